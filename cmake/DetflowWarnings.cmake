@@ -1,0 +1,11 @@
+# detflow_set_warnings(target): the project's warning policy for one target.
+function(detflow_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor)
+  if(DETFLOW_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(DETFLOW_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()

@@ -1,0 +1,80 @@
+// detflow/inference/model_info.h — what an ONNX file declares, read without running it.
+//
+// read_model_info() parses the file with the onnx protobuf classes (libonnx, protobuf),
+// runs onnx::checker where the model's IR version is one libonnx knows (a newer IR
+// version is a warning, not a refusal) and fills a ModelInfo value. It owns nothing
+// after it returns; ModelInfo is a plain value, safe to copy and to share read-only
+// between threads.
+//
+// Errors (detflow::Error, one line, naming the path): missing file, a directory, empty
+// file, not ONNX (e.g. a PNG renamed .onnx), truncated file, missing external-data file,
+// no graph inputs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "detflow/tensor.h"
+
+namespace detflow {
+
+// One dimension of a declared shape: a fixed size, or a symbol (e.g. "batch") / unknown.
+struct Dim {
+  std::int64_t value = -1;  // >= 0 when fixed
+  std::string symbol;       // dim_param when symbolic; empty when fixed or anonymous
+  bool is_fixed() const { return value >= 0; }
+  friend bool operator==(const Dim&, const Dim&) = default;
+};
+
+struct TensorInfo {
+  std::string name;
+  ElementType type = ElementType::unknown;
+  std::string type_name;  // ONNX name of the element type, also for types detflow does not carry
+  std::vector<Dim> shape;
+  bool has_shape = false;  // false when the model declares no shape at all
+
+  // Fixed sizes with -1 for every symbolic or unknown dim.
+  std::vector<std::int64_t> fixed_shape() const;
+  // e.g. "images: float [1, 3, 640, 640]" or "images: float [batch, 3, height, width]".
+  std::string to_string() const;
+};
+
+struct ModelInfo {
+  std::filesystem::path path;
+  std::uint64_t file_size_bytes = 0;
+  std::int64_t ir_version = 0;
+  std::vector<std::pair<std::string, std::int64_t>> opset_imports;  // domain ("" = ai.onnx), version
+  std::string producer_name;
+  std::string producer_version;
+  std::string domain;
+  std::int64_t model_version = 0;
+  std::string doc_string;
+
+  std::vector<TensorInfo> inputs;  // graph inputs that are not initializers
+  std::vector<TensorInfo> outputs;
+
+  std::size_t initializer_count = 0;
+  std::uint64_t parameter_count = 0;                      // elements over all initializers
+  std::map<std::string, std::size_t> operator_histogram;  // op_type -> count (domain-qualified when not ai.onnx)
+  std::map<std::string, std::string> metadata;            // metadata_props (Ultralytics: names, stride, imgsz, task)
+  bool uses_external_data = false;
+
+  bool checker_ran = false;  // false when the IR version is newer than libonnx knows
+  bool checker_passed = false;
+  std::string checker_message;  // first line of the checker's complaint, if any
+  std::vector<std::string> warnings;
+
+  // Opset of the default (ai.onnx) domain, 0 when not imported.
+  std::int64_t default_opset() const;
+  // Metadata helpers; std::nullopt when absent or unparsable.
+  std::optional<std::string> metadata_value(const std::string& key) const;
+};
+
+ModelInfo read_model_info(const std::filesystem::path& path);
+
+}  // namespace detflow

@@ -1,0 +1,85 @@
+// detflow/pipeline/detector.h — a model made ready to detect: engine(s), preprocessing,
+// decoder and labels, decided once from ModelInfo and configuration.
+//
+// DetectorSetup is built once (it reads the model, picks the family and its defaults,
+// decides the input size, resolves labels) and is immutable afterwards: safe to share
+// between threads. Each worker that runs inference owns its own Engine from
+// make_engine(); each preprocessing worker owns its own Preprocessor. The same pieces
+// are used by the flow graph, the benchmarks' sequential loop and the reference tests, so
+// all of them detect exactly the same way.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "detflow/inference/engine.h"
+#include "detflow/inference/model_info.h"
+#include "detflow/post/decoder.h"
+#include "detflow/post/labels.h"
+#include "detflow/pre/preprocess.h"
+
+namespace detflow {
+
+// What the user can set about a model; unset optionals take the family's defaults.
+struct ModelSettings {
+  std::filesystem::path path;
+  std::string family = "auto";
+  int input_width = 0;  // 0: fixed in the model, else metadata imgsz, else 640
+  int input_height = 0;
+  std::filesystem::path labels_file;
+  std::optional<float> score_threshold;
+  std::optional<float> iou_threshold;
+  std::optional<int> max_detections;
+  std::optional<bool> class_agnostic;
+  std::vector<std::string> classes;  // names or ids to keep; empty keeps all
+  // Preprocessing overrides (empty: family default).
+  std::optional<ResizeMode> resize;
+  std::optional<ColorOrder> color;
+  std::optional<double> pad_value;
+  DecoderConfig decoder;
+};
+
+class DetectorSetup {
+ public:
+  // Throws detflow::Error for anything that cannot work (unreadable model, unknown family,
+  // unknown class name, ...). Creates one engine to learn the runtime output shapes.
+  DetectorSetup(const ModelSettings& settings, const EngineOptions& engine_options);
+
+  const ModelInfo& model() const { return model_; }
+  const EngineOptions& engine_options() const { return engine_options_; }
+  const InputShapeDecision& input_shape() const { return input_shape_; }
+  const FamilyChoice& family() const { return family_; }
+  const PreprocessSpec& preprocess_spec() const { return preprocess_spec_; }
+  const PostprocessOptions& postprocess_options() const { return postprocess_options_; }
+  const Decoder& decoder() const { return *decoder_; }
+  const Labels& labels() const { return labels_; }
+  const EngineReport& engine_report() const { return first_engine_->report(); }
+
+  // A new engine for one worker. The first call returns the engine built during setup.
+  std::unique_ptr<Engine> make_engine();
+
+  // Decodes and labels (convenience for sequential use).
+  void postprocess(std::span<const Tensor> outputs, const Geometry& geometry, std::vector<Detection>& detections) const;
+
+  // Human-readable lines describing every decision (family and why, input size and why,
+  // engine and fallbacks, labels source, thresholds).
+  std::vector<std::string> describe() const;
+
+ private:
+  ModelInfo model_;
+  EngineOptions engine_options_;
+  InputShapeDecision input_shape_;
+  FamilyChoice family_;
+  PreprocessSpec preprocess_spec_;
+  PostprocessOptions postprocess_options_;
+  std::unique_ptr<Decoder> decoder_;
+  Labels labels_;
+  std::unique_ptr<Engine> first_engine_;
+  bool first_engine_taken_ = false;
+};
+
+}  // namespace detflow
