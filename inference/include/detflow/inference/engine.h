@@ -62,15 +62,18 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   virtual const EngineReport& report() const = 0;
-  // Fixed input and output shapes as the engine runs them (element types as the model declares).
+  // Fixed input and output shapes and the element types as this engine takes and gives
+  // them. These can differ from ModelInfo: OpenCV runs an fp16 model rewritten to fp32,
+  // so its inputs() say float32 where the file says float16. Preprocessing is configured
+  // from inputs(), decoders accept what outputs() says.
   virtual const std::vector<TensorInfo>& inputs() const = 0;
   virtual const std::vector<TensorInfo>& outputs() const = 0;
 
   // Runs the model. inputs are matched to graph inputs by name (or by position when the
-  // name is empty) and must have the declared element type (f32, f16 or u8). outputs is
-  // resized to the model's outputs in declaration order; tensors inside are reused, so a
-  // caller that keeps the vector pays no allocation per call. Output element types are the
-  // model's (f16 outputs stay f16). Throws detflow::Error on a shape or type mismatch.
+  // name is empty) and must have the element type inputs() gives (f32, f16 or u8). outputs
+  // is resized to the model's outputs in declaration order; tensors inside are reused, so a
+  // caller that keeps the vector pays no allocation per call. Output element types are as
+  // outputs() says. Throws detflow::Error on a shape or type mismatch.
   virtual void run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) = 0;
 };
 
