@@ -7,8 +7,14 @@
 // between threads.
 //
 // Errors (detflow::Error, one line, naming the path): missing file, a directory, empty
-// file, not ONNX (e.g. a PNG renamed .onnx), truncated file, missing external-data file,
-// no graph inputs.
+// file, not ONNX (e.g. a PNG renamed .onnx, random bytes that happen to parse as protobuf),
+// truncated file (protobuf parse failure, or a graph that reads tensors nothing defines, or
+// no opset import), missing external-data file, no graph inputs.
+//
+// The onnx checker is advisory: its verdict is recorded (checker_passed, checker_message,
+// a line in warnings) but does not refuse the model, because ONNX Runtime and OpenCV run
+// models that libonnx 1.12's checker does not know (newer opsets, contrib domains). The
+// structural checks above are what refuse a file.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +69,7 @@ struct ModelInfo {
   std::map<std::string, std::size_t> operator_histogram;  // op_type -> count (domain-qualified when not ai.onnx)
   std::map<std::string, std::string> metadata;            // metadata_props (Ultralytics: names, stride, imgsz, task)
   bool uses_external_data = false;
+  std::vector<std::filesystem::path> external_data_files;  // as resolved beside the model, each once
 
   bool checker_ran = false;  // false when the IR version is newer than libonnx knows
   bool checker_passed = false;
@@ -71,10 +78,14 @@ struct ModelInfo {
 
   // Opset of the default (ai.onnx) domain, 0 when not imported.
   std::int64_t default_opset() const;
-  // Metadata helpers; std::nullopt when absent or unparsable.
+  // Opset imported for a domain ("" or "ai.onnx" = the default domain), 0 when not imported.
+  std::int64_t opset(const std::string& domain) const;
+  // The metadata_props value for key; std::nullopt when absent.
   std::optional<std::string> metadata_value(const std::string& key) const;
 };
 
+// Reads and checks the file; throws detflow::Error as described above. Cost: one parse of
+// the whole file (tens of milliseconds for a detector); call once per model, not per frame.
 ModelInfo read_model_info(const std::filesystem::path& path);
 
 }  // namespace detflow
