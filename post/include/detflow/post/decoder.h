@@ -24,11 +24,19 @@ namespace detflow {
 
 // Family-specific settings from configuration; every field has a usable default.
 struct DecoderConfig {
-  std::vector<int> strides;  // empty: the family's default (8, 16, 32)
+  std::vector<int> strides;  // empty: the family's default (8, 16, 32; NanoDet-Plus 8..64)
   std::vector<std::vector<float>>
-      anchors;                // yolov5 raw heads: per stride, w,h pairs in pixels; empty = YOLOv5 defaults
-  int num_classes = 0;        // 0: inferred from the output shapes
-  bool boxes_decoded = true;  // yolov5/yolox: false for raw-head exports (inferred when possible)
+      anchors;          // yolov5 raw heads: per stride, w,h pairs in pixels; empty = YOLOv5 defaults
+  int num_classes = 0;  // 0: inferred from the output shapes
+  // yolox: whether the boxes are already in input pixels (export with decode_in_inference)
+  // or raw grid offsets. Unset: raw when the row count equals the grid count of strides
+  // 8/16/32 at the input size (YOLOX's export default), decoded otherwise. yolov5 tells
+  // raw heads from decoded output by the layout (3 head tensors vs one [1, N, 5+C]).
+  std::optional<bool> boxes_decoded;
+  // nanodet: grid cell offset of the box centre in cells. Unset: 0.5 (cell centre) for
+  // NanoDet-m's separate class/box heads, 0 (cell origin) for NanoDet-Plus's single output,
+  // as in each model's reference code.
+  std::optional<double> cell_offset;
   // SSD anchors (MediaPipe SsdAnchorsCalculator options); defaults are BlazeFace front.
   struct Ssd {
     int num_layers = 4;
@@ -57,6 +65,8 @@ struct DecoderContext {
   DecoderConfig config;
 };
 
+// Built from a DecoderContext by the registry (or directly, see decoders/*.h); the
+// constructor validates the layout and throws detflow::Error when it does not fit.
 class Decoder {
  public:
   virtual ~Decoder() = default;
@@ -65,7 +75,9 @@ class Decoder {
   // Clears `detections`, then fills it with this frame's detections in source pixels
   // (clipped to the frame), after thresholds, class filter and NMS per `options`,
   // sorted by descending score. `outputs` are in the model's output order; f16 tensors
-  // are accepted. `label` is left empty (see labels.h).
+  // are accepted. `label` is left empty (see labels.h). Throws std::runtime_error (a
+  // per-frame failure, not detflow::Error) when the tensors do not have the element
+  // count and type the decoder was built for.
   virtual void decode(std::span<const Tensor> outputs, const Geometry& geometry, const PostprocessOptions& options,
                       std::vector<Detection>& detections) const = 0;
 };

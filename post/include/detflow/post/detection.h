@@ -24,11 +24,11 @@ struct Detection {
 float intersection_over_union(const Detection& a, const Detection& b);
 
 // What survives decoding. Defaults are overwritten by the family's defaults (see
-// family.h) and then by the user's configuration.
+// decoder.h) and then by the user's configuration.
 struct PostprocessOptions {
   float score_threshold = 0.25f;  // keep score >= this (applied before sorting)
   float iou_threshold = 0.45f;    // NMS suppresses IoU > this
-  int max_detections = 300;       // cap after NMS
+  int max_detections = 300;       // cap after NMS; <= 0 means no cap
   bool nms = true;                // false for end-to-end (NMS-free) models
   bool class_agnostic = false;    // NMS across classes
   // Per-class score thresholds (index = class id); a value < 0 or a missing entry uses

@@ -1,8 +1,9 @@
 // detflow/post/labels.h — class names for class ids.
 //
-// Resolution order: metadata `names` (Ultralytics writes "{0: 'person', 1: 'bicycle', ...}"),
-// else a labels file (one name per line), else COCO-80 when the model has 80 classes,
-// else "class_N". Labels is an immutable value; safe to share between threads.
+// Resolution order: a labels file when one is given (one name per line; the user's explicit
+// choice wins), else metadata `names` (Ultralytics writes "{0: 'person', 1: 'bicycle', ...}"),
+// else COCO-80 when the model has 80 classes, else "class_N".
+// Labels is an immutable value; safe to share between threads.
 #pragma once
 
 #include <filesystem>
@@ -37,7 +38,10 @@ class Labels {
 // Throws detflow::Error when labels_file is given but cannot be read.
 Labels resolve_labels(const ModelInfo& model, const std::filesystem::path& labels_file, int num_classes);
 
-// Parses Ultralytics' Python-dict `names` metadata; empty on failure.
+// Parses Ultralytics' Python-dict `names` metadata ({0: 'person', 1: "it's", ...}: single- or
+// double-quoted names with backslash escapes; quotes, commas and colons inside names are
+// fine; ids missing from the dict become "class_N") or a Python list of names.
+// Empty on malformed text.
 std::vector<std::string> parse_names_metadata(std::string_view text);
 
 const std::vector<std::string>& coco80_names();

@@ -3,13 +3,17 @@
 // Preprocessor owns its scratch buffers (a resized 8-bit image of the input size at most)
 // and reuses them, so steady-state calls allocate nothing. It never builds a full-size
 // float image: the frame is resized in 8 bits and converted, normalised, colour-swapped
-// and laid out (NCHW or NHWC) in one loop straight into the tensor.
-// Thread-safety: one Preprocessor per thread (it keeps scratch state); the spec is const.
+// and laid out (NCHW or NHWC) in one loop straight into the tensor, padding included
+// (float32 NCHW: SIMD gain/offset; float16, uint8 and NHWC: per-channel tables of the 256
+// normalised levels). A frame whose resized size equals its own size is not resized.
+// Thread-safety: one Preprocessor per thread (it keeps scratch state); copies get their
+// own scratch. The spec is const.
 // Units: pixels; scale and padding map input-tensor pixels to source pixels (Geometry).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -46,6 +50,8 @@ struct Geometry {
   int source_height = 0;
   int input_width = 0;
   int input_height = 0;
+  int resized_width = 0;  // size of the resized image inside the input (the rest is padding)
+  int resized_height = 0;
   double scale_x = 1.0;  // input pixels per source pixel (equal to scale_y for letterbox)
   double scale_y = 1.0;
   double pad_left = 0.0;  // input pixels
@@ -60,11 +66,26 @@ struct Geometry {
 };
 
 // The geometry a spec gives a frame of the given size (no pixels touched).
+//   letterbox: r = min(W_in / w, H_in / h); resized = round(w * r) x round(h * r) (Python's
+//     round, half to even); scale_x = scale_y = r. Centred: pad_left = round((W_in -
+//     resized_w) / 2 - 0.1), pad_top likewise (Ultralytics). Top-left: no left/top padding.
+//   stretch: resized = input size, scale_x = W_in / w, scale_y = H_in / h, no padding.
+// Throws detflow::Error for a non-positive source or input size.
 Geometry compute_geometry(const PreprocessSpec& spec, int source_width, int source_height);
 
 class Preprocessor {
  public:
+  // Throws detflow::Error for a non-positive input size, a std value of 0, or an element
+  // type other than float32, float16 and uint8.
   explicit Preprocessor(const PreprocessSpec& spec);
+  // A copy gets its own scratch buffers (so copies may run on different threads).
+  Preprocessor(const Preprocessor& other) : Preprocessor(other.spec_) {}
+  Preprocessor& operator=(const Preprocessor& other) {
+    if (this != &other) *this = Preprocessor(other.spec_);
+    return *this;
+  }
+  Preprocessor(Preprocessor&&) noexcept = default;
+  Preprocessor& operator=(Preprocessor&&) noexcept = default;
 
   const PreprocessSpec& spec() const { return spec_; }
 
@@ -73,15 +94,32 @@ class Preprocessor {
 
   // Writes one frame (8-bit BGR, CV_8UC3, any size; also CV_8UC1/CV_8UC4, converted) into
   // slot `batch_index` of a tensor shaped by prepare(). Returns the frame's geometry.
-  // Throws detflow::Error for an empty frame or an unsupported pixel type.
+  // Throws detflow::Error for an empty frame, an unsupported pixel type, a tensor that
+  // prepare() did not shape for this spec, or a batch_index outside the tensor.
+  // uint8 tensors receive the normalised value rounded and saturated to 0..255.
   Geometry run(const cv::Mat& frame, Tensor& tensor, int batch_index = 0);
   // OpenCL path: resizes on the device, then converts on the host into the tensor.
   Geometry run(const cv::UMat& frame, Tensor& tensor, int batch_index = 0);
 
  private:
+  void check_slot(const Tensor& tensor, int batch_index) const;
+  // Converts the 8-bit BGR image `resized` (the geometry's resized size, placed at its
+  // padding offsets) and the padding into slot `batch_index` of `tensor`.
+  void write_tensor(const cv::Mat& resized, const Geometry& geometry, Tensor& tensor, int batch_index) const;
+
   PreprocessSpec spec_;
-  cv::Mat resized_;  // scratch, input size at most
+  // Normalised value of each 8-bit level, per tensor channel (already in tensor colour
+  // order): value_table_[channel * 256 + level]. One table per supported element type.
+  std::vector<float> value_table_f32_;
+  std::vector<std::uint16_t> value_table_f16_;
+  std::vector<std::uint8_t> value_table_u8_;
+  std::array<float, 3> channel_gain_{};    // value = level * gain + offset (float32 fast path)
+  std::array<float, 3> channel_offset_{};  // per tensor channel
+  std::array<int, 3> source_channel_{};    // BGR channel feeding each tensor channel
+  cv::Mat resized_storage_;                // input-size 8-bit scratch; resized images are views into it
+  cv::Mat converted_;                      // CV_8UC1/CV_8UC4 frames converted to BGR
   cv::UMat resized_device_;
+  cv::UMat converted_device_;
 };
 
 }  // namespace detflow
