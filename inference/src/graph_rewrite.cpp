@@ -386,6 +386,22 @@ std::vector<float> dequantize_weight(const TensorProto& weight, const TensorProt
   return result;
 }
 
+// The rescale Mul broadcasts the weight scale against the integer result by ONNX rules, so
+// the dequantization is equivalent only when the scale is one value, or its values line up
+// with the output channels (Conv: axis 1 of the output) or columns (MatMul: the last axis).
+bool scale_follows_weight_axis(const Shape& scale, const Shape& weight, bool convolution) {
+  if (element_count(scale) == 1) return true;
+  const auto varying = std::count_if(scale.begin(), scale.end(), [](std::int64_t dim) { return dim != 1; });
+  if (varying != 1) return false;
+  const auto position = static_cast<std::size_t>(
+      std::find_if(scale.begin(), scale.end(), [](std::int64_t dim) { return dim != 1; }) - scale.begin());
+  if (!convolution) return position + 1 == scale.size() && !weight.empty() && scale[position] == weight.back();
+  // Conv output rank equals the weight's rank: [N, C_out, spatial...].
+  const auto aligned = static_cast<std::int64_t>(weight.size()) - static_cast<std::int64_t>(scale.size()) +
+                       static_cast<std::int64_t>(position);
+  return aligned == 1 && !weight.empty() && scale[position] == weight.front();
+}
+
 }  // namespace
 
 std::optional<std::string> dequantize_dynamic_int8(onnx::ModelProto& model) {
@@ -440,11 +456,11 @@ std::optional<std::string> dequantize_dynamic_int8(onnx::ModelProto& model) {
         if (scales->input(1) == activation_scale) weight_scale = index.constant(scales->input(0));
       }
     }
-    if (!weight_scale) {
+    const std::size_t axis = is_conv ? 0 : static_cast<std::size_t>(std::max(weight->dims_size() - 1, 0));
+    if (!weight_scale || !scale_follows_weight_axis(dims_of(*weight_scale), dims_of(*weight), is_conv)) {
       ++left_alone;
       continue;
     }
-    const std::size_t axis = is_conv ? 0 : static_cast<std::size_t>(std::max(weight->dims_size() - 1, 0));
     const std::string name = fresh_name(index, taken_names, node.input(1) + "_dequantized");
     TensorProto dequantized;
     dequantized.set_name(name);
