@@ -1,1 +1,75 @@
-int main() { return 0; }
+// detflow: the command line. Subcommands register themselves (commands.h); main() sets up
+// signals and logging, parses, runs the chosen subcommand and maps failures to exit codes.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "detflow/error.h"
+#include "shutdown.h"
+
+// bench (helper "bench"): `detflow bench`, defined in bench_command.cpp.
+namespace detflow::app {
+CommandAction add_bench_command(CLI::App& app);
+}  // namespace detflow::app
+
+namespace detflow::app {
+
+void print_error(const std::string& message) {
+  std::string line = message;
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::cerr << "detflow: error: " << line << std::endl;
+}
+
+}  // namespace detflow::app
+
+int main(int argc, char** argv) {
+  using namespace detflow::app;
+  // Before any thread exists (spdlog, GStreamer, TBB), so only the watcher receives them.
+  block_termination_signals();
+
+  // Logs go to stderr so stdout carries only results (statistics, --print-config, inspect).
+  auto logger = spdlog::stderr_color_mt("detflow");
+  logger->set_pattern("detflow: %^%l%$: %v");
+  spdlog::set_default_logger(logger);
+
+  ShutdownWatcher watcher;
+  CLI::App app("detflow: real-time ONNX object detection on CPU edge boards", "detflow");
+  app.require_subcommand(1);
+  app.fallthrough();
+  const std::vector<std::pair<std::string, CommandAction>> commands{
+      {"run", add_run_command(app, watcher)},
+      {"inspect", add_inspect_command(app)},
+      {"bench", add_bench_command(app)},  // bench (helper "bench")
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help
+    print_error(error.what());
+    return exit_usage;
+  }
+
+  for (const auto& [name, action] : commands) {
+    if (!app.get_subcommand(name)->parsed()) continue;
+    try {
+      return action();
+    } catch (const detflow::Error& error) {
+      print_error(error.what());
+      return exit_usage;
+    } catch (const std::exception& error) {
+      print_error(error.what());
+      return exit_runtime_failure;
+    }
+  }
+  print_error("no subcommand given; use run or inspect (see --help)");
+  return exit_usage;
+}

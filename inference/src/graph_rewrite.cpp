@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include <unordered_set>
 
 #include "detflow/error.h"
+#include "opencv_custom_layers.h"
 
 namespace detflow::detail {
 namespace {
@@ -248,6 +250,58 @@ std::string fresh_name(const GraphIndex& index, std::unordered_set<std::string>&
   return name;
 }
 
+// What onnx shape inference tells about a value: element type (0 when unknown) and dims (-1 for
+// a dim it could not fix); rank -1 when even the rank is unknown.
+struct ValueFacts {
+  int element_type = 0;
+  int rank = -1;
+  Shape dims;
+  bool is_static() const {
+    return rank >= 0 && std::none_of(dims.begin(), dims.end(), [](std::int64_t dim) { return dim < 0; });
+  }
+};
+
+// Runs inference on a copy (inference adds value_info). Ops it does not know (detflow's custom
+// layers) leave their outputs, and what depends on them, unknown: run it before those appear.
+std::unordered_map<std::string, ValueFacts> infer_values(const onnx::ModelProto& model) {
+  onnx::ModelProto inferred = model;
+  onnx::ShapeInferenceOptions options{};
+  options.check_type = false;
+  options.error_mode = 0;  // an op it cannot infer leaves its outputs unknown; that is enough here
+  options.enable_data_propagation = true;
+  try {
+    onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception&) {
+    // Inference gives up on graphs it finds inconsistent; fall back to the declared facts.
+  }
+  std::unordered_map<std::string, ValueFacts> facts;
+  auto collect = [&facts](const onnx::ValueInfoProto& info) {
+    if (!info.type().has_tensor_type()) return;
+    const auto& tensor_type = info.type().tensor_type();
+    ValueFacts value;
+    value.element_type = tensor_type.elem_type();
+    if (tensor_type.has_shape()) {
+      value.rank = tensor_type.shape().dim_size();
+      for (const auto& dim : tensor_type.shape().dim())
+        value.dims.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
+    }
+    facts[info.name()] = std::move(value);
+  };
+  for (const auto& info : inferred.graph().input()) collect(info);
+  for (const auto& info : inferred.graph().value_info()) collect(info);
+  for (const auto& info : inferred.graph().output()) collect(info);
+  return facts;
+}
+
+// Static shapes of every value shape inference can fix.
+std::unordered_map<std::string, Shape> infer_static_shapes(const onnx::ModelProto& model) {
+  std::unordered_map<std::string, Shape> shapes;
+  for (auto& [name, value] : infer_values(model)) {
+    if (value.is_static()) shapes[name] = std::move(value.dims);
+  }
+  return shapes;
+}
+
 }  // namespace
 
 // ---- 1. static input dims -------------------------------------------------------------------
@@ -352,7 +406,7 @@ std::optional<std::string> convert_float16_to_float32(onnx::ModelProto& model) {
   return note.str();
 }
 
-// ---- 3. dynamic int8 -> float ---------------------------------------------------------------
+// ---- 6. dynamic int8 -> fake-quantised float ---------------------------------------------------------------
 
 namespace {
 
@@ -404,12 +458,15 @@ bool scale_follows_weight_axis(const Shape& scale, const Shape& weight, bool con
 
 }  // namespace
 
-std::optional<std::string> dequantize_dynamic_int8(onnx::ModelProto& model) {
+std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
   auto& graph = *model.mutable_graph();
   const GraphIndex index(graph);
   std::vector<bool> remove(static_cast<std::size_t>(graph.node_size()), false);
   std::vector<TensorProto> new_initializers;
   std::unordered_set<std::string> taken_names;
+  // DynamicQuantizeLinear node position -> the name of its fake-quantised output (one per node,
+  // shared by every ConvInteger/MatMulInteger reading that node's x_q).
+  std::unordered_map<int, std::string> fake_quantized;
   int convolutions = 0;
   int matrix_products = 0;
   int left_alone = 0;
@@ -440,34 +497,39 @@ std::optional<std::string> dequantize_dynamic_int8(onnx::ModelProto& model) {
     const onnx::NodeProto* cast = single_consumer(node.output(0));
     const onnx::NodeProto* rescale = cast ? single_consumer(cast->output(0)) : nullptr;
     const bool chain_matches =
-        quantize && quantize->op_type() == "DynamicQuantizeLinear" && quantize->output(0) == node.input(0) &&
+        quantize && quantize->op_type() == "DynamicQuantizeLinear" && quantize->domain().empty() &&
+        quantize->output(0) == node.input(0) &&
         (node.input_size() < 3 || node.input(2).empty() || node.input(2) == quantize->output(2)) && weight &&
         (node.input_size() < 4 || node.input(3).empty() || weight_zero_point) && cast && cast->op_type() == "Cast" &&
         find_attribute(*cast, "to") && find_attribute(*cast, "to")->i() == TensorProto::FLOAT && rescale &&
         rescale->op_type() == "Mul";
-    const onnx::NodeProto* scales = nullptr;
     const TensorProto* weight_scale = nullptr;
     if (chain_matches) {
       const std::string& other = rescale->input(0) == cast->output(0) ? rescale->input(1) : rescale->input(0);
-      scales = producer_of(other);
+      const onnx::NodeProto* scales = producer_of(other);
       if (scales && scales->op_type() == "Mul") {
         const auto& activation_scale = quantize->output(1);
         if (scales->input(0) == activation_scale) weight_scale = index.constant(scales->input(1));
         if (scales->input(1) == activation_scale) weight_scale = index.constant(scales->input(0));
       }
     }
-    const std::size_t axis = is_conv ? 0 : static_cast<std::size_t>(std::max(weight->dims_size() - 1, 0));
     if (!weight_scale || !scale_follows_weight_axis(dims_of(*weight_scale), dims_of(*weight), is_conv)) {
       ++left_alone;
       continue;
     }
+    const std::size_t axis = is_conv ? 0 : static_cast<std::size_t>(std::max(weight->dims_size() - 1, 0));
     const std::string name = fresh_name(index, taken_names, node.input(1) + "_dequantized");
     TensorProto dequantized;
     dequantized.set_name(name);
     store_floats(dequantized, dims_of(*weight), dequantize_weight(*weight, weight_zero_point, *weight_scale, axis));
     new_initializers.push_back(std::move(dequantized));
 
-    const std::string input = quantize->input(0);
+    const int quantize_position = index.producer.at(quantize->output(0));
+    auto [entry, created] = fake_quantized.try_emplace(quantize_position);
+    // Not "..._quantized": OpenCV 4.6's importer takes a node output whose name ends in
+    // "quantized" for an int8 tensor and looks for "<prefix>scale" / "<prefix>zero_point" blobs.
+    if (created) entry->second = fresh_name(index, taken_names, quantize->input(0) + "_qdq");
+    const std::string input = entry->second;
     const std::string output = rescale->output(0);
     remove[static_cast<std::size_t>(index.producer.at(cast->output(0)))] = true;
     remove[static_cast<std::size_t>(index.producer.at(rescale->output(0)))] = true;
@@ -480,18 +542,228 @@ std::optional<std::string> dequantize_dynamic_int8(onnx::ModelProto& model) {
     ++(is_conv ? convolutions : matrix_products);
   }
   if (convolutions + matrix_products == 0) return std::nullopt;
-  remove_nodes(graph, remove);
+  // Rebuild the node list: each fake-quantise node goes where its DynamicQuantizeLinear was, so
+  // it precedes every reader (OpenCV imports nodes in file order).
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> rebuilt;
+  for (int position = 0; position < graph.node_size(); ++position) {
+    if (const auto found = fake_quantized.find(position); found != fake_quantized.end()) {
+      const auto& quantize = graph.node(position);
+      auto& fake = *rebuilt.Add();
+      fake.set_op_type(fake_quantize_op);
+      fake.set_name(quantize.name() + "_fake_quantize");
+      fake.add_input(quantize.input(0));
+      fake.add_output(found->second);
+    }
+    if (!remove[static_cast<std::size_t>(position)]) rebuilt.Add(std::move(*graph.mutable_node(position)));
+  }
+  graph.mutable_node()->Swap(&rebuilt);
   for (auto& tensor : new_initializers) *graph.add_initializer() = std::move(tensor);
   // The scale products and DynamicQuantizeLinear nodes are now unused.
   remove_dead_code(graph);
   std::ostringstream note;
-  note << "dynamic int8 -> float: " << convolutions << " ConvInteger -> Conv, " << matrix_products
-       << " MatMulInteger -> MatMul on dequantized weights; activations no longer quantized";
+  note << "dynamic int8: " << fake_quantized.size() << " DynamicQuantizeLinear -> " << fake_quantize_op << ", "
+       << convolutions << " ConvInteger -> Conv, " << matrix_products
+       << " MatMulInteger -> MatMul on dequantized weights (activations quantised as ONNX Runtime does)";
   if (left_alone > 0) note << " (" << left_alone << " integer nodes not in the DynamicQuantizeLinear pattern kept)";
   return note.str();
 }
 
-// ---- 4. Split sizes input -> attribute ------------------------------------------------------
+// ---- 5a. negative Unsqueeze axes -------------------------------------------------------------------
+
+std::optional<std::string> unsqueeze_axes_non_negative(onnx::ModelProto& model) {
+  auto& graph = *model.mutable_graph();
+  const GraphIndex index(graph);
+  std::optional<std::unordered_map<std::string, ValueFacts>> facts;  // inferred on first need
+  std::vector<TensorProto> new_initializers;
+  std::unordered_set<std::string> taken_names;
+  int rewritten = 0;
+  for (auto& node : *graph.mutable_node()) {
+    if (node.op_type() != "Unsqueeze" || !node.domain().empty() || node.input_size() < 1) continue;
+    onnx::AttributeProto* attribute = nullptr;
+    for (auto& candidate : *node.mutable_attribute()) {
+      if (candidate.name() == "axes") attribute = &candidate;
+    }
+    const TensorProto* axes_tensor = node.input_size() >= 2 ? index.constant(node.input(1)) : nullptr;
+    std::vector<std::int64_t> axes;
+    if (attribute != nullptr) {
+      axes.assign(attribute->ints().begin(), attribute->ints().end());
+    } else if (axes_tensor != nullptr) {
+      for (const double axis : values_as_double(*axes_tensor)) axes.push_back(static_cast<std::int64_t>(axis));
+    } else {
+      continue;  // computed axes: OpenCV reports that itself
+    }
+    if (std::none_of(axes.begin(), axes.end(), [](std::int64_t axis) { return axis < 0; })) continue;
+    if (!facts) facts = infer_values(model);
+    const auto found = facts->find(node.input(0));
+    if (found == facts->end() || found->second.rank < 0) {
+      throw Error("graph rewrite: Unsqueeze node '" + node.name() + "' has a negative axis on '" + node.input(0) +
+                  "', whose rank shape inference cannot tell; OpenCV 4.6 takes non-negative axes only");
+    }
+    // ONNX counts negative axes from the end of the output, whose rank adds one per axis.
+    const auto output_rank = static_cast<std::int64_t>(found->second.rank) + static_cast<std::int64_t>(axes.size());
+    for (auto& axis : axes) {
+      if (axis < 0) axis += output_rank;
+    }
+    if (attribute != nullptr) {
+      attribute->clear_ints();
+      for (const auto axis : axes) attribute->add_ints(axis);
+    } else {
+      // A new initializer: the original may be shared with other nodes.
+      TensorProto tensor;
+      tensor.set_name(fresh_name(index, taken_names, node.input(1) + "_non_negative"));
+      tensor.set_data_type(TensorProto::INT64);
+      tensor.add_dims(static_cast<std::int64_t>(axes.size()));
+      for (const auto axis : axes) tensor.add_int64_data(axis);
+      node.set_input(1, tensor.name());
+      new_initializers.push_back(std::move(tensor));
+    }
+    ++rewritten;
+  }
+  if (rewritten == 0) return std::nullopt;
+  for (auto& tensor : new_initializers) *graph.add_initializer() = std::move(tensor);
+  remove_dead_code(graph);
+  return "Unsqueeze: " + std::to_string(rewritten) +
+         " nodes get their negative axes counted from the front (OpenCV 4.6 asserts axes >= 0)";
+}
+
+// ---- 5b. custom layers ---------------------------------------------------------------------------
+
+namespace {
+
+bool is_integer_type(int element_type) {
+  switch (element_type) {
+    case TensorProto::INT8:
+    case TensorProto::UINT8:
+    case TensorProto::INT16:
+    case TensorProto::UINT16:
+    case TensorProto::INT32:
+    case TensorProto::UINT32:
+    case TensorProto::INT64:
+    case TensorProto::UINT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> use_custom_layers(onnx::ModelProto& model) {
+  auto& graph = *model.mutable_graph();
+  const GraphIndex index(graph);
+  std::optional<std::unordered_map<std::string, ValueFacts>> facts;  // inferred on first need
+  auto facts_of = [&](const std::string& name) -> ValueFacts {
+    if (const TensorProto* constant = index.constant(name)) {
+      ValueFacts value;
+      value.element_type = constant->data_type();
+      value.dims = dims_of(*constant);
+      value.rank = static_cast<int>(value.dims.size());
+      return value;
+    }
+    if (!facts) facts = infer_values(model);
+    const auto found = facts->find(name);
+    return found == facts->end() ? ValueFacts{} : found->second;
+  };
+  std::map<std::string, int> routed;  // original op -> count, for the note
+  for (auto& node : *graph.mutable_node()) {
+    if (!node.domain().empty()) continue;
+    const std::string op = node.op_type();
+    const char* target = nullptr;
+    bool has_axis = false;
+    if (op == "TopK") {
+      target = topk_op;
+      has_axis = true;
+      if (node.input_size() >= 2 && index.constant(node.input(1)) == nullptr) {
+        throw Error("graph rewrite: TopK node '" + node.name() + "' takes K from '" + node.input(1) +
+                    "', computed at run time; detflow's OpenCV TopK layer needs a constant K");
+      }
+    } else if (op == "GatherElements") {
+      target = gather_elements_op;
+      has_axis = true;
+    } else if (op == "Gather" && node.input_size() == 2 && index.constant(node.input(1)) == nullptr) {
+      target = gather_op;  // OpenCV 4.6's Gather takes constant indices only
+      has_axis = true;
+    } else if (op == "Tile") {
+      target = tile_op;  // OpenCV 4.6 has no Tile layer
+      if (node.input_size() != 2 || index.constant(node.input(1)) == nullptr) {
+        throw Error("graph rewrite: Tile node '" + node.name() + "' takes its repeats from '" +
+                    (node.input_size() > 1 ? node.input(1) : std::string()) +
+                    "', computed at run time; detflow's OpenCV Tile layer needs constant repeats");
+      }
+    } else if (op == "Mod") {
+      target = mod_op;
+    } else if (op == "Div" && node.input_size() == 2 && is_integer_type(facts_of(node.input(0)).element_type) &&
+               is_integer_type(facts_of(node.input(1)).element_type)) {
+      target = integer_div_op;  // OpenCV would divide the floats carrying the integers: no truncation
+    }
+    if (target == nullptr) continue;
+
+    if (has_axis) {
+      // OpenCV 4.6 holds a rank-1 tensor as an [N, 1] Mat, so a negative axis would count from the
+      // wrong end there; the layers take it made non-negative with the ONNX rank.
+      const auto* attribute = find_attribute(node, "axis");
+      std::int64_t axis = attribute ? attribute->i() : (op == "TopK" ? -1 : 0);
+      if (axis < 0) {
+        const int rank = facts_of(node.input(0)).rank;
+        if (rank < 0) {
+          throw Error("graph rewrite: " + op + " node '" + node.name() + "' has axis " + std::to_string(axis) +
+                      " on '" + node.input(0) + "', whose rank shape inference cannot tell");
+        }
+        axis += rank;
+      }
+      onnx::AttributeProto* axis_attribute = nullptr;
+      for (auto& candidate : *node.mutable_attribute()) {
+        if (candidate.name() == "axis") axis_attribute = &candidate;
+      }
+      if (axis_attribute == nullptr) {
+        axis_attribute = node.add_attribute();
+        axis_attribute->set_name("axis");
+        axis_attribute->set_type(onnx::AttributeProto::INT);
+      }
+      axis_attribute->set_i(axis);
+    }
+    if (target == mod_op || target == integer_div_op) {
+      // A constant operand of more than one element must have the other operand's rank: OpenCV
+      // gives a rank-1 constant as [N, 1], which would broadcast differently.
+      for (int operand = 0; operand < 2; ++operand) {
+        const TensorProto* constant = index.constant(node.input(operand));
+        if (constant == nullptr || element_count(dims_of(*constant)) == 1) continue;
+        const int other_rank = facts_of(node.input(1 - operand)).rank;
+        if (other_rank != constant->dims_size() || other_rank < 2) {
+          throw Error("graph rewrite: " + op + " node '" + node.name() + "' has constant operand '" +
+                      node.input(operand) + "' of shape " + shape_text(dims_of(*constant)) +
+                      "; detflow's OpenCV layer needs one element or the other operand's rank (>= 2)");
+        }
+      }
+    }
+    // OpenCV moves constant inputs into the layer's blobs and drops their positions; record them.
+    std::vector<std::int64_t> constant_positions;
+    for (int input = 0; input < node.input_size(); ++input) {
+      if (!node.input(input).empty() && index.constant(node.input(input)) != nullptr)
+        constant_positions.push_back(input);
+    }
+    if (!constant_positions.empty()) {
+      auto& attribute = *node.add_attribute();
+      attribute.set_name(constant_inputs_attribute);
+      attribute.set_type(onnx::AttributeProto::INTS);
+      for (const auto position : constant_positions) attribute.add_ints(position);
+    }
+    node.set_op_type(target);
+    ++routed[op];
+  }
+  if (routed.empty()) return std::nullopt;
+  std::ostringstream note;
+  note << "custom OpenCV layers:";
+  bool first = true;
+  for (const auto& [op, count] : routed) {
+    note << (first ? " " : ", ") << count << ' ' << (op == "Div" ? "integer Div" : op);
+    first = false;
+  }
+  note << " -> detflow host layers";
+  return note.str();
+}
+
+// ---- 7. Split sizes input -> attribute ------------------------------------------------------
 
 std::optional<std::string> split_input_to_attribute(onnx::ModelProto& model) {
   auto& graph = *model.mutable_graph();
@@ -520,37 +792,9 @@ std::optional<std::string> split_input_to_attribute(onnx::ModelProto& model) {
          " nodes take their sizes from the `split` attribute instead of an input";
 }
 
-// ---- 5. broadcast constants ------------------------------------------------------------------
+// ---- 4. broadcast constants ------------------------------------------------------------------
 
 namespace {
-
-// Static shapes of every value shape inference can find, on a copy (inference adds value_info).
-std::unordered_map<std::string, Shape> infer_static_shapes(const onnx::ModelProto& model) {
-  onnx::ModelProto inferred = model;
-  onnx::ShapeInferenceOptions options{};
-  options.check_type = false;
-  options.error_mode = 0;  // an op it cannot infer leaves its outputs unknown; that is enough here
-  options.enable_data_propagation = true;
-  try {
-    onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception&) {
-    // Inference gives up on graphs it finds inconsistent; fall back to the declared shapes.
-  }
-  std::unordered_map<std::string, Shape> shapes;
-  auto collect = [&shapes](const onnx::ValueInfoProto& info) {
-    if (!info.type().has_tensor_type() || !info.type().tensor_type().has_shape()) return;
-    Shape shape;
-    for (const auto& dim : info.type().tensor_type().shape().dim()) {
-      if (!dim.has_dim_value()) return;
-      shape.push_back(dim.dim_value());
-    }
-    shapes[info.name()] = std::move(shape);
-  };
-  for (const auto& info : inferred.graph().input()) collect(info);
-  for (const auto& info : inferred.graph().value_info()) collect(info);
-  for (const auto& info : inferred.graph().output()) collect(info);
-  return shapes;
-}
 
 // OpenCV 4.6 broadcasts a constant operand of an element-wise op only when it is a scalar,
 // has the other operand's exact shape, or is per channel ([1, C, 1, ...] at the same rank).
@@ -647,7 +891,7 @@ std::optional<std::string> expand_broadcast_constants(onnx::ModelProto& model) {
   return "broadcast constants materialised at full shape: " + rewritten.str();
 }
 
-// ---- 7. Div with a constant numerator --------------------------------------------------------
+// ---- 3. Div with a constant numerator --------------------------------------------------------
 
 std::optional<std::string> divide_by_reciprocal(onnx::ModelProto& model) {
   auto& graph = *model.mutable_graph();
@@ -683,7 +927,7 @@ std::optional<std::string> divide_by_reciprocal(onnx::ModelProto& model) {
          " nodes dividing a constant tensor by a computed one become Mul by Reciprocal";
 }
 
-// ---- 6. Conv kernel_shape -----------------------------------------------------------------------
+// ---- 8. Conv kernel_shape -----------------------------------------------------------------------
 
 std::optional<std::string> add_convolution_kernel_shapes(onnx::ModelProto& model) {
   auto& graph = *model.mutable_graph();
@@ -713,9 +957,13 @@ RewriteResult rewrite_for_opencv(onnx::ModelProto model, const InputShapeDecisio
   };
   record(fix_input_dims(model, shape));
   record(convert_float16_to_float32(model));
-  record(dequantize_dynamic_int8(model));
   record(divide_by_reciprocal(model));        // before broadcast: its Mul may need a full-shape constant
   record(expand_broadcast_constants(model));  // before the Split rewrite: shape inference reads opset-13 Split
+  // The next two introduce op types onnx shape inference does not know (everything downstream of
+  // them would lose its shape), so they run after the passes that infer shapes.
+  record(unsqueeze_axes_non_negative(model));
+  record(use_custom_layers(model));
+  record(fake_quantize_dynamic_int8(model));
   record(split_input_to_attribute(model));
   record(add_convolution_kernel_shapes(model));
   if (!model.SerializeToString(&result.model_bytes)) {

@@ -2,9 +2,11 @@
 // ONNX importer (cv::dnn::readNetFromONNX) run models it would otherwise reject or misread.
 //
 // Every rewrite is meant to be equivalent: the rewritten graph computes what the original
-// computes, up to float rounding, except where a rewrite says otherwise below (the int8 one).
-// The rewritten model is for OpenCV only: the Split rewrite puts the split sizes in the
-// attribute form of opset < 13 while keeping the model's opset, which ONNX Runtime rejects.
+// computes, up to float rounding. The rewritten model is for OpenCV only: the Split rewrite puts
+// the split sizes in the attribute form of opset < 13 while keeping the model's opset, and the
+// custom-layer and int8 rewrites use op types only detflow's OpenCV layers know
+// (opencv_custom_layers.h; call register_opencv_custom_layers() before loading the result).
+// ONNX Runtime rejects such a model.
 //
 // Rewrites, in the order they run (each one only when its pattern is present):
 //   1. static input dims: symbolic or unknown dims of the image input are replaced by the
@@ -12,21 +14,35 @@
 //   2. float16 -> float32: float16 initializers, Constant/attribute tensors, Cast(to=float16),
 //      graph inputs, outputs and value_info become float32 (OpenCV 4.6 cannot load float16
 //      tensors). The model then takes and gives float32 tensors.
-//   3. dynamic int8 -> float: each DynamicQuantizeLinear -> ConvInteger/MatMulInteger -> Cast ->
-//      Mul(activation scale x weight scale) chain, as ONNX Runtime's quantize_dynamic writes it,
-//      becomes one float Conv/MatMul on dequantized weights w = (w_q - w_zero_point) * w_scale.
-//      Activations are no longer quantized, so results move slightly towards the fp32 model
-//      (not equivalent to ONNX Runtime's int8 arithmetic, which rounds activations per run).
-//   4. Div with a constant numerator: OpenCV 4.6 computes Div(c, x) as x / c, silently, when c
-//      is a constant tensor of more than one element; it becomes Mul(c, Reciprocal(x)).
-//   5. broadcast constants: a float Mul/Add/Sub/Div constant operand whose shape OpenCV 4.6
+//   3. Div with a constant numerator: OpenCV 4.6 computes Div(c, x) as x / c, silently, when c
+//      is a constant float tensor of more than one element; it becomes Mul(c, Reciprocal(x)).
+//   4. broadcast constants: a float Mul/Add/Sub/Div constant operand whose shape OpenCV 4.6
 //      cannot broadcast (e.g. [1, N] against [1, K, N]; it accepts scalars, the other operand's
 //      exact shape and per-channel [1, C, 1, ...]) is materialised at the other operand's full
 //      static shape (found by onnx shape inference). Skipped when that shape is unknown.
-//   6. Split sizes from an input (opset >= 13) -> the `split` attribute: OpenCV 4.6 reads only
+//   5. Unsqueeze axes: negative constant axes are counted from the front (OpenCV 4.6 asserts
+//      axes >= 0), using the rank shape inference finds; throws when it cannot find it.
+//      custom layers: ops OpenCV 4.6 lacks or gets wrong become detflow's host layers, same
+//      semantics: TopK (constant K), GatherElements, Tile (constant repeats), Gather with
+//      computed indices (OpenCV's takes constant indices only), Mod, and Div of two integer
+//      tensors (OpenCV would divide the floats carrying them, without truncation). Negative axes are made non-negative
+//      and the positions of constant inputs recorded (see opencv_custom_layers.h). Throws when K is computed, when an
+//      axis is negative on an input of unknown rank, or when a Mod/Div constant of several elements has a rank other
+//      than its computed operand's.
+//   6. dynamic int8: each DynamicQuantizeLinear -> ConvInteger/MatMulInteger -> Cast ->
+//      Mul(activation scale x weight scale) chain, as ONNX Runtime's quantize_dynamic writes it,
+//      becomes DetflowDynamicQuantizeDequantize(x) -> float Conv/MatMul on dequantized weights
+//      w = (w_q - w_zero_point) * w_scale (per tensor or per output channel / column). The layer
+//      quantises x to uint8 and back exactly as ONNX Runtime's DynamicQuantizeLinear does, so
+//      Conv(fake_quant(x), w) = Cast(ConvInteger(x_q, w_q, x_zp, w_zp)) * x_scale * w_scale up to
+//      float summation order (the integer sum is exact in ONNX Runtime, float here). Integer
+//      nodes outside that pattern are left (OpenCV then refuses them, naming the op).
+//   7. Split sizes from an input (opset >= 13) -> the `split` attribute: OpenCV 4.6 reads only
 //      the attribute and otherwise splits into equal parts, silently.
-//   7. Conv kernel_shape: OpenCV 4.6 requires the attribute, which ONNX makes optional (it is
+//   8. Conv kernel_shape: OpenCV 4.6 requires the attribute, which ONNX makes optional (it is
 //      the weight's spatial dims); added where missing and the weight is a constant.
+// Passes 5 and 6 add op types onnx shape inference does not know, so everything that infers
+// shapes (3, 4 and 5 itself) runs before them.
 //
 // Thread-safety: free functions over values they own; safe to call concurrently.
 #pragma once
@@ -51,7 +67,8 @@ struct RewriteResult {
 
 // Applies the rewrites above to model (taken by value: the caller's copy is untouched).
 // Throws detflow::Error when the model needs a rewrite that cannot be made equivalently (e.g.
-// a Split whose sizes are computed at run time, an input rank that differs from shape.shape).
+// a Split whose sizes or a TopK whose K are computed at run time, an input rank that differs
+// from shape.shape).
 RewriteResult rewrite_for_opencv(onnx::ModelProto model, const InputShapeDecision& shape);
 
 // The individual rewrites, in the order rewrite_for_opencv runs them. Each changes model in
@@ -59,9 +76,11 @@ RewriteResult rewrite_for_opencv(onnx::ModelProto model, const InputShapeDecisio
 // does not contain its pattern (and is left unchanged). Errors as for rewrite_for_opencv.
 std::optional<std::string> fix_input_dims(onnx::ModelProto& model, const InputShapeDecision& shape);
 std::optional<std::string> convert_float16_to_float32(onnx::ModelProto& model);
-std::optional<std::string> dequantize_dynamic_int8(onnx::ModelProto& model);
 std::optional<std::string> divide_by_reciprocal(onnx::ModelProto& model);
 std::optional<std::string> expand_broadcast_constants(onnx::ModelProto& model);
+std::optional<std::string> unsqueeze_axes_non_negative(onnx::ModelProto& model);
+std::optional<std::string> use_custom_layers(onnx::ModelProto& model);
+std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model);
 std::optional<std::string> split_input_to_attribute(onnx::ModelProto& model);
 std::optional<std::string> add_convolution_kernel_shapes(onnx::ModelProto& model);
 

@@ -16,6 +16,7 @@
 
 #include "detflow/error.h"
 #include "graph_rewrite.h"
+#include "opencv_custom_layers.h"
 
 namespace detflow::detail {
 namespace {
@@ -136,6 +137,9 @@ class OpenCvEngine final : public Engine {
       spdlog::info("opencv engine: {}: {}", model.path.filename().string(), line);
       report_.notes.push_back("graph rewrite: " + line);
     }
+    // The rewrite may route nodes to detflow's custom layers; OpenCV instantiates layers while
+    // importing, so they must be registered first (once per process).
+    register_opencv_custom_layers();
     try {
       net_ = cv::dnn::readNetFromONNX(rewritten.model_bytes.data(), rewritten.model_bytes.size());
     } catch (const cv::Exception& error) {

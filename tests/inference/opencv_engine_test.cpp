@@ -21,6 +21,7 @@
 #include "detflow/error.h"
 #include "detflow/inference/engine.h"
 #include "detflow/inference/model_info.h"
+#include "detflow/pre/preprocess.h"
 #include "opencv_engine.h"
 #include "shared_data.h"
 
@@ -90,22 +91,17 @@ std::filesystem::path write_scale_model(const std::filesystem::path& directory, 
   return path;
 }
 
-std::filesystem::path write_topk_model(const std::filesystem::path& directory) {
+// NonZero: an op OpenCV 4.6 has no layer for (and detflow adds none).
+std::filesystem::path write_unsupported_model(const std::filesystem::path& directory) {
   onnx::ModelProto model;
   model.set_ir_version(8);
   model.add_opset_import()->set_version(13);
   auto& graph = *model.mutable_graph();
-  graph.set_name("topk");
+  graph.set_name("nonzero");
   declare(graph.add_input(), "scores", onnx::TensorProto::FLOAT, {1, 10});
-  auto* k = graph.add_initializer();
-  k->set_name("k");
-  k->set_data_type(onnx::TensorProto::INT64);
-  k->add_dims(1);
-  k->add_int64_data(3);
-  add_node(graph, "TopK", {"scores", "k"}, {"values", "indices"});
-  declare(graph.add_output(), "values", onnx::TensorProto::FLOAT, {1, 3});
-  declare(graph.add_output(), "indices", onnx::TensorProto::INT64, {1, 3});
-  const auto path = directory / "topk.onnx";
+  add_node(graph, "NonZero", {"scores"}, {"positions"});
+  declare(graph.add_output(), "positions", onnx::TensorProto::INT64, {2, 10});
+  const auto path = directory / "nonzero.onnx";
   std::ofstream file(path, std::ios::binary);
   model.SerializeToOstream(&file);
   return path;
@@ -226,16 +222,16 @@ TEST(OpenCvEngine, UnknownTargetIsAnError) {
 
 TEST(OpenCvEngine, ModelOpenCvCannotLoadGivesAOneLineError) {
   const auto directory = test::temporary_directory("opencv-engine");
-  const ModelInfo model = read_model_info(write_topk_model(directory));
+  const ModelInfo model = read_model_info(write_unsupported_model(directory));
   try {
     create_opencv_engine(model, opencv_options("cpu"), fixed_decision("scores", {1, 10}));
-    FAIL() << "OpenCV " CV_VERSION " loaded a TopK model: update the YOLOv10 notes";
+    FAIL() << "OpenCV " CV_VERSION " loaded a NonZero model";
   } catch (const Error& error) {
     const std::string message = error.what();
     std::cout << "error: " << message << '\n';
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    EXPECT_NE(message.find("topk.onnx"), std::string::npos) << message;
-    EXPECT_NE(message.find("TopK"), std::string::npos) << message;
+    EXPECT_NE(message.find("nonzero.onnx"), std::string::npos) << message;
+    EXPECT_NE(message.find("NonZero"), std::string::npos) << message;
   }
 }
 
@@ -403,18 +399,90 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, OpenCvRealModel,
                            return name;
                          });
 
-TEST(OpenCvRealModels, YoloV10EndToEndHeadIsRefusedWithTheMissingLayer) {
+// yolov10n_int8 (dynamic int8 + the NMS-free TopK head) through both engines on the four
+// images with the reference letterbox, comparing the [1, 300, 6] rows ONNX Runtime scores >= 0.25.
+// Each part is exact on its own (opencv_custom_layers_test.cpp: fake quantisation bit for bit on
+// every real activation, the head bit for bit on the same input), but the network as a whole is
+// not: float rounding differences of a few ulp (convolution summation order, Sigmoid) move a few
+// activations across a uint8 step, and later layers amplify those steps. ONNX Runtime itself,
+// with only Sigmoid computed as 1 / (1 + exp(-x)), moves its own scores by up to 0.43 (street.jpg)
+// and its boxes by up to 2.6 px on these images; the bounds below are of that size.
+TEST(OpenCvRealModels, YoloV10Int8MatchesOnnxRuntimeWithinItsOwnRoundingSensitivity) {
   DETFLOW_SHARED_FILE(model_path, "models/yolov10n_int8.onnx");
+  if (!onnxruntime_available()) GTEST_SKIP() << "ONNX Runtime is not built in: nothing to compare with";
   const ModelInfo model = read_model_info(model_path);
-  try {
-    create_opencv_engine(model, opencv_options("cpu"), fixed_decision("images", {1, 3, 640, 640}));
-    FAIL() << "OpenCV " CV_VERSION " ran YOLOv10's TopK head: update the model notes";
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    std::cout << "yolov10n_int8: " << message << '\n';
-    EXPECT_EQ(message.find('\n'), std::string::npos);
-    EXPECT_NE(message.find("TopK"), std::string::npos) << message;
+  const auto opencv = create_opencv_engine(model, opencv_options("cpu"), fixed_decision("images", {1, 3, 640, 640}));
+  for (const auto& note : opencv->report().notes) std::cout << "yolov10n_int8: " << note << '\n';
+  EngineOptions onnxruntime_options;
+  onnxruntime_options.backend = "onnxruntime";
+  onnxruntime_options.intra_op_threads = 2;
+  const auto onnxruntime = create_engine(model, onnxruntime_options);
+  ASSERT_EQ(onnxruntime->report().backend, "onnxruntime");
+
+  Preprocessor preprocessor{PreprocessSpec{}};  // 640x640 centred letterbox, RGB / 255, pad 114
+  Tensor input;
+  preprocessor.prepare(input);
+  input.name = "images";
+  double opencv_seconds = 0.0;
+  double onnxruntime_seconds = 0.0;
+  int frames = 0;
+  for (const char* image : {"bus", "street", "dog", "person"}) {
+    DETFLOW_SHARED_FILE(image_path, std::string("media/") + image + ".jpg");
+    preprocessor.run(cv::imread(image_path.string()), input);
+    std::vector<Tensor> produced;
+    std::vector<Tensor> reference;
+    auto started = std::chrono::steady_clock::now();
+    opencv->run({&input, 1}, produced);
+    opencv_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    started = std::chrono::steady_clock::now();
+    onnxruntime->run({&input, 1}, reference);
+    onnxruntime_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ++frames;
+    ASSERT_EQ(produced.size(), 1u);
+    ASSERT_EQ(produced[0].shape(), (Shape{1, 300, 6}));
+    ASSERT_EQ(reference[0].shape(), (Shape{1, 300, 6}));
+    const float* ours = produced[0].data<float>();
+    const float* theirs = reference[0].data<float>();
+    int rows = 0;
+    double worst_corner = 0.0;
+    double worst_score = 0.0;
+    double score_sum = 0.0;
+    for (int row = 0; row < 300; ++row) {
+      const float* wanted = theirs + row * 6;
+      if (wanted[4] < 0.25f) continue;
+      ++rows;
+      // The OpenCV row of the same class with the nearest box (rows may swap when scores move).
+      const float* found = nullptr;
+      double nearest = 1e9;
+      for (int candidate = 0; candidate < 300; ++candidate) {
+        const float* row_values = ours + candidate * 6;
+        if (row_values[5] != wanted[5]) continue;
+        double corner = 0.0;
+        for (int axis = 0; axis < 4; ++axis) {
+          corner = std::max(corner, static_cast<double>(std::abs(row_values[axis] - wanted[axis])));
+        }
+        if (corner < nearest) {
+          nearest = corner;
+          found = row_values;
+        }
+      }
+      ASSERT_NE(found, nullptr) << image << ": no OpenCV row of class " << wanted[5];
+      EXPECT_LE(nearest, 4.0) << image << " row " << row;
+      worst_corner = std::max(worst_corner, nearest);
+      const double score_gap = std::abs(static_cast<double>(found[4]) - wanted[4]);
+      worst_score = std::max(worst_score, score_gap);
+      score_sum += score_gap;
+    }
+    EXPECT_GT(rows, 0) << image;
+    const double mean_score = score_sum / std::max(1, rows);
+    std::cout << "yolov10n_int8 " << image << ": " << rows << " rows >= 0.25, all matched by class; max corner diff "
+              << worst_corner << " px, max |score diff| " << worst_score << ", mean " << mean_score << '\n';
+    RecordProperty(std::string(image) + "_max_corner_px", std::to_string(worst_corner));
+    RecordProperty(std::string(image) + "_max_score_diff", std::to_string(worst_score));
+    EXPECT_LE(mean_score, 0.06) << image;
   }
+  std::cout << "yolov10n_int8 per frame: OpenCV " << 1000.0 * opencv_seconds / frames << " ms, ONNX Runtime "
+            << 1000.0 * onnxruntime_seconds / frames << " ms\n";
 }
 
 TEST(OpenCvRealModels, OpenClMatchesCpu) {

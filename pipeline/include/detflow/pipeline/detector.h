@@ -2,8 +2,9 @@
 // decoder and labels, decided once from ModelInfo and configuration.
 //
 // DetectorSetup is built once (it reads the model, picks the family and its defaults,
-// decides the input size, resolves labels) and is immutable afterwards: safe to share
-// between threads. Each worker that runs inference owns its own Engine from
+// decides the input size, resolves labels) and is immutable afterwards: its const members
+// are safe to call from several threads at once; make_engine() is not (call it from the
+// thread that sets up the workers). Each worker that runs inference owns its own Engine from
 // make_engine(); each preprocessing worker owns its own Preprocessor. The same pieces
 // are used by the flow graph, the benchmarks' sequential loop and the reference tests, so
 // all of them detect exactly the same way.
@@ -57,12 +58,22 @@ class DetectorSetup {
   const PostprocessOptions& postprocess_options() const { return postprocess_options_; }
   const Decoder& decoder() const { return *decoder_; }
   const Labels& labels() const { return labels_; }
-  const EngineReport& engine_report() const { return first_engine_->report(); }
+  // What the first engine chose (backend, providers or target, fallbacks); engines made
+  // later use the same options.
+  const EngineReport& engine_report() const { return engine_report_; }
+  // The input the engine takes (name, element type, fixed shape), as Engine::inputs()[0].
+  const TensorInfo& engine_input() const { return engine_input_; }
 
   // A new engine for one worker. The first call returns the engine built during setup.
+  // Throws detflow::Error when a further engine cannot be created.
   std::unique_ptr<Engine> make_engine();
 
-  // Decodes and labels (convenience for sequential use).
+  // A tensor shaped for one frame of preprocess_spec(), named after the engine's input,
+  // ready for Preprocessor::run() (reuse it: steady-state calls allocate nothing).
+  Tensor make_input_tensor() const;
+
+  // Decodes and labels: detections in source pixels, `label` filled, descending score.
+  // Safe to call concurrently. Throws std::runtime_error when outputs do not fit the decoder.
   void postprocess(std::span<const Tensor> outputs, const Geometry& geometry, std::vector<Detection>& detections) const;
 
   // Human-readable lines describing every decision (family and why, input size and why,
@@ -78,6 +89,8 @@ class DetectorSetup {
   PostprocessOptions postprocess_options_;
   std::unique_ptr<Decoder> decoder_;
   Labels labels_;
+  EngineReport engine_report_;
+  TensorInfo engine_input_;
   std::unique_ptr<Engine> first_engine_;
   bool first_engine_taken_ = false;
 };

@@ -10,10 +10,19 @@
 // newest frame replaces the one waiting and the drop is counted. File mode: every frame
 // is processed; the source waits for a free slot.
 //
-// Pipeline owns the source, the sinks and one engine per inference worker. run() blocks
-// until the stream ends, stop is requested or a sink fails; it always waits for the graph
-// and finishes every sink before returning. request_stop() is async-signal-safe in effect
-// (it only sets an atomic flag and calls Source::stop()).
+// Pipeline owns the source, the sinks and one engine per inference worker (made by the
+// constructor with DetectorSetup::make_engine(); the DetectorSetup must outlive the
+// Pipeline). run() blocks until the stream ends, stop is requested or a sink fails; it
+// always waits for the graph and finishes every opened sink exactly once before
+// returning. It opens the sinks first: a sink whose open() throws detflow::Error makes
+// run() finish the sinks opened before it and rethrow (setup error; that sink is not
+// finished). run() may be called once.
+// A stage that throws for one frame fails that frame only (Statistics::frames_failed; it
+// still reaches the sinks with FrameResult::failed set). A sink that throws from consume()
+// ends the run: RunSummary::failed with the sink's message; frames still in flight are
+// counted as dropped.
+// request_stop() and snapshot() may be called from any thread; request_stop() only sets an
+// atomic flag and calls Source::stop(), so a signal-handling thread may call it.
 #pragma once
 
 #include <atomic>
@@ -32,11 +41,17 @@
 namespace detflow {
 
 struct PipelineSettings {
-  int workers = 1;              // inference workers (engine instances)
-  int max_in_flight = 0;        // K; 0 = 2 x workers
+  int workers = 1;              // inference workers (engine instances), >= 1
+  int max_in_flight = 0;        // K, frames between source and sinks; 0 = 2 x workers
   std::int64_t max_frames = 0;  // stop after this many captured frames; 0 = no limit
   double stats_interval_s = 0;  // > 0: report statistics every N seconds while running
-  bool progress = true;         // progress bar / periodic progress lines on stderr
+  // Called from a reporting thread every stats_interval_s with a snapshot; empty: one
+  // line (Statistics::to_line) is logged at info level instead.
+  std::function<void(const Statistics&)> on_statistics;
+  // Progress on stderr: when stderr is a terminal and the frame count is known, a bar with
+  // ETA redrawn in place; otherwise one plain line every progress_interval_s.
+  bool progress = true;
+  double progress_interval_s = 10;
 };
 
 struct RunSummary {
@@ -56,6 +71,7 @@ class Pipeline {
 
   RunSummary run();
   void request_stop();
+  const SourceInfo& source_info() const;
   // Live statistics snapshot (thread-safe).
   Statistics snapshot() const;
 

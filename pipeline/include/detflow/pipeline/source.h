@@ -29,6 +29,11 @@ struct SourceSettings {
   int height = 0;
   double fps = 0;     // cameras: requested rate (0 = device default)
   bool loop = false;  // files: start again at the end (demos, soak tests)
+  // Video files: "auto" (FFmpeg through OpenCV, pixel-identical to Python's
+  // cv2.VideoCapture and so to references made that way; GStreamer decodebin when FFmpeg
+  // cannot open the file), "opencv" (FFmpeg only) or "gstreamer" (decodebin only, which can
+  // pick hardware decoders on boards; its colour conversion differs by about 1 level).
+  std::string video_reader = "auto";
 };
 
 struct SourceInfo {

@@ -1,0 +1,105 @@
+// detflow/pipeline/config.h — the run configuration: YAML files, command-line overrides,
+// and the pipeline's settings made from them.
+//
+// One key registry (config_keys()) lists every key with its type, default, accepted values
+// and a one-line description. The same table drives loading YAML, setting a key from the
+// command line, validation, `detflow run --print-config` and the help text, so they can
+// never disagree. Keys are "section.name"; the sections are source, model, engine,
+// pipeline and sinks. A YAML file may set any subset; missing keys keep their current
+// value (the default, or what an earlier file set). Relative paths are relative to the
+// current directory, not to the file.
+//
+// Errors (detflow::Error, one line, starting with the origin: "config FILE" or the
+// command-line flag): unknown section (lists the sections), unknown key (lists the known
+// keys of its section), invalid value (names the key and value and says what is accepted),
+// malformed YAML (with line and column).
+//
+// Config is a plain value; the registry is immutable and safe to read from any thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "detflow/inference/engine.h"
+#include "detflow/pipeline/detector.h"
+#include "detflow/pipeline/pipeline.h"
+#include "detflow/pipeline/sinks.h"
+#include "detflow/pipeline/source.h"
+
+namespace detflow {
+
+struct EngineConfig {
+  std::string backend = "auto";        // auto | onnxruntime | opencv
+  std::string target = "cpu";          // cpu | opencl | opencl_fp16 | an ONNX Runtime provider
+  std::vector<std::string> providers;  // ONNX Runtime providers in preference order; empty: {target, cpu}
+  int workers = 1;                     // inference workers (engine instances)
+  int threads = 0;                     // intra-op threads per worker; 0: cores / workers (at least 1)
+};
+
+struct PipelineConfig {
+  int max_in_flight = 0;        // 0: 2 x workers
+  std::int64_t max_frames = 0;  // 0: no limit
+  double stats_interval_s = 0;  // 0: statistics only at the end
+  bool progress = true;
+};
+
+struct Config {
+  SourceSettings source;
+  ModelSettings model;  // only the keys in the registry are read or written
+  EngineConfig engine;
+  PipelineConfig pipeline;
+  SinkSettings sinks;                // video, json, images, display
+  std::filesystem::path stats_json;  // key sinks.stats_json: Statistics::to_json() after the run
+};
+
+// One row of the key registry.
+struct ConfigKey {
+  std::string name;           // "model.conf"
+  std::string type;           // "text", "path", "integer", "number", "boolean", "choice", "list"
+  std::string default_value;  // as YAML text, e.g. "0.25", "null", "auto", "[]"
+  std::string accepted;       // e.g. "0 to 1, or null (the family's default)"
+  std::string description;    // one line
+};
+
+// Every key, grouped by section in a fixed order.
+const std::vector<ConfigKey>& config_keys();
+// "source", "model", "engine", "pipeline", "sinks".
+const std::vector<std::string>& config_sections();
+
+// Applies a YAML file over `config`.
+void merge_config_file(Config& config, const std::filesystem::path& file);
+// Applies YAML text over `config`; `origin` starts error messages (e.g. "config camera.yaml").
+void merge_config_text(Config& config, std::string_view yaml, std::string_view origin);
+// Defaults, then `file`.
+Config load_config(const std::filesystem::path& file);
+
+// Sets one key from text as typed on a command line. Lists are comma separated; "null"
+// resets a key that accepts null. `origin` starts error messages (e.g. "--conf").
+void set_config_value(Config& config, std::string_view key, std::string_view value, std::string_view origin);
+// The key's current value as YAML text (what --print-config shows).
+std::string config_value(const Config& config, std::string_view key);
+
+// Every key and value as YAML, each preceded by a comment with its description and what it
+// accepts. Loading the result gives back an equal configuration.
+std::string config_to_yaml(const Config& config);
+// The registry as a table (key, default, accepted, description) for help texts.
+std::string config_help();
+
+// Checks that need several keys or the whole configuration before a run: a source and a
+// model are set, workers x threads is sane. Throws detflow::Error.
+void validate_for_run(const Config& config);
+
+// Intra-op threads per worker after resolving 0: max(1, cores / workers).
+int resolved_threads(const Config& config);
+
+// The pipeline's types.
+SourceSettings to_source_settings(const Config& config);
+ModelSettings to_model_settings(const Config& config);
+EngineOptions to_engine_options(const Config& config);  // threads resolved; input size from model.*
+PipelineSettings to_pipeline_settings(const Config& config);
+SinkSettings to_sink_settings(const Config& config);
+
+}  // namespace detflow

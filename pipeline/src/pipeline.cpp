@@ -1,0 +1,134 @@
+#include "detflow/pipeline/pipeline.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <spdlog/spdlog.h>
+
+#include "detflow/error.h"
+#include "flow_graph.h"
+#include "progress.h"
+
+namespace detflow {
+namespace {
+
+// The real stages: DetectorSetup's preprocessing, engines and decoder.
+class DetectorProcessor final : public detail::FrameProcessor {
+ public:
+  DetectorProcessor(DetectorSetup& detector, int workers)
+      : detector_(detector), preprocessors_([&detector] { return Preprocessor(detector.preprocess_spec()); }) {
+    engines_.reserve(static_cast<std::size_t>(workers));
+    for (int worker = 0; worker < workers; ++worker) engines_.push_back(detector.make_engine());
+  }
+
+  int inference_workers() const override { return static_cast<int>(engines_.size()); }
+
+  void preprocess(detail::FrameJob& job) override {
+    // Each job keeps its input tensor from frame to frame; it is shaped once.
+    if (job.input.type() == ElementType::unknown) job.input = detector_.make_input_tensor();
+    job.geometry = preprocessors_.local().run(job.result.frame->image, job.input);
+  }
+
+  void infer(detail::FrameJob& job, int worker) override {
+    engines_[static_cast<std::size_t>(worker)]->run(std::span<const Tensor>(&job.input, 1), job.outputs);
+  }
+
+  void postprocess(detail::FrameJob& job) override {
+    detector_.postprocess(job.outputs, job.geometry, job.result.detections);
+  }
+
+ private:
+  DetectorSetup& detector_;
+  std::vector<std::unique_ptr<Engine>> engines_;
+  // Preprocessor keeps scratch images: one per thread that runs the preprocess stage.
+  oneapi::tbb::enumerable_thread_specific<Preprocessor> preprocessors_;
+};
+
+}  // namespace
+
+struct Pipeline::Impl {
+  Impl(DetectorSetup& detector, std::unique_ptr<Source> source_in, std::vector<std::unique_ptr<Sink>> sinks_in,
+       const PipelineSettings& settings_in)
+      : source(std::move(source_in)), sinks(std::move(sinks_in)), settings(settings_in) {
+    if (!source) throw Error("pipeline: no source given");
+    if (settings.workers < 1) {
+      throw Error("workers " + std::to_string(settings.workers) + " is invalid (expected 1 or more)");
+    }
+    if (settings.max_in_flight < 0) {
+      throw Error("max_in_flight " + std::to_string(settings.max_in_flight) +
+                  " is invalid (expected 0 for 2 x workers, or 1 or more)");
+    }
+    if (settings.max_in_flight == 0) settings.max_in_flight = 2 * settings.workers;
+    if (settings.max_in_flight < settings.workers) {
+      spdlog::warn("max_in_flight {} is below workers {}: only {} workers can be busy at once", settings.max_in_flight,
+                   settings.workers, settings.max_in_flight);
+    }
+    const int threads = detector.engine_options().intra_op_threads;
+    const auto cores = static_cast<int>(std::thread::hardware_concurrency());
+    if (threads > 0 && cores > 0 && threads * settings.workers > cores) {
+      spdlog::warn("{} workers x {} intra-op threads exceed the {} cores: expect contention", settings.workers, threads,
+                   cores);
+    }
+    processor = std::make_unique<DetectorProcessor>(detector, settings.workers);
+  }
+
+  std::unique_ptr<Source> source;
+  std::vector<std::unique_ptr<Sink>> sinks;
+  PipelineSettings settings;
+  std::unique_ptr<DetectorProcessor> processor;
+  StatisticsRecorder statistics;
+  std::atomic<bool> stop_requested{false};
+  bool ran = false;
+};
+
+Pipeline::Pipeline(DetectorSetup& detector, std::unique_ptr<Source> source, std::vector<std::unique_ptr<Sink>> sinks,
+                   const PipelineSettings& settings)
+    : impl_(std::make_unique<Impl>(detector, std::move(source), std::move(sinks), settings)) {}
+
+Pipeline::~Pipeline() = default;
+
+RunSummary Pipeline::run() {
+  if (impl_->ran) throw Error("pipeline: run() was already called (a Pipeline runs once)");
+  impl_->ran = true;
+  std::vector<Sink*> sinks;
+  for (const auto& sink : impl_->sinks) sinks.push_back(sink.get());
+
+  detail::FlowGraphSettings graph_settings;
+  graph_settings.max_in_flight = impl_->settings.max_in_flight;
+  graph_settings.live = impl_->source->info().live;
+  graph_settings.max_frames = impl_->settings.max_frames;
+
+  detail::FlowGraphOutcome outcome;
+  {
+    detail::ProgressReporter reporter(impl_->statistics, impl_->settings, stderr, isatty(fileno(stderr)) != 0);
+    outcome = detail::run_flow_graph(*impl_->source, sinks, *impl_->processor, graph_settings, impl_->statistics,
+                                     impl_->stop_requested);
+  }
+
+  RunSummary summary;
+  summary.statistics = snapshot();
+  summary.stopped_by_request = outcome.stopped_by_request;
+  summary.failed = outcome.failed;
+  summary.failure = outcome.failure;
+  const SourceCounters counters = impl_->source->counters();
+  if (!counters.last_warning.empty()) spdlog::warn("source: {}", counters.last_warning);
+  return summary;
+}
+
+void Pipeline::request_stop() {
+  impl_->stop_requested.store(true);
+  impl_->source->stop();
+}
+
+Statistics Pipeline::snapshot() const {
+  Statistics statistics = impl_->statistics.snapshot();
+  statistics.frames_corrupt = impl_->source->counters().corrupt_frames;
+  return statistics;
+}
+
+const SourceInfo& Pipeline::source_info() const { return impl_->source->info(); }
+
+}  // namespace detflow

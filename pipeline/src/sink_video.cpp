@@ -1,0 +1,316 @@
+// The annotated-video sink: frames are annotated straight into GStreamer buffers and
+// pushed into appsrc ! videoconvert ! encoder ! muxer ! filesink.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <spdlog/spdlog.h>
+#include <opencv2/imgproc.hpp>
+
+#include "detflow/error.h"
+#include "detflow/pipeline/sinks.h"
+
+namespace detflow {
+
+namespace {
+
+struct GstObjectDeleter {
+  void operator()(gpointer object) const {
+    if (object) gst_object_unref(object);
+  }
+};
+using ElementPtr = std::unique_ptr<GstElement, GstObjectDeleter>;
+using BusPtr = std::unique_ptr<GstBus, GstObjectDeleter>;
+
+struct MessageDeleter {
+  void operator()(GstMessage* message) const {
+    if (message) gst_message_unref(message);
+  }
+};
+using MessagePtr = std::unique_ptr<GstMessage, MessageDeleter>;
+
+// Frames the encoder may have queued before consume() waits: enough to keep x264 busy
+// while the next frame is being annotated, small enough to bound memory.
+constexpr int queued_frames_limit = 4;
+// A healthy encoder drains a few frames in well under a second; a pipeline that makes no
+// progress for this long is stuck, and the run must not hang on it.
+constexpr auto stall_timeout = std::chrono::seconds(60);
+constexpr GstClockTime end_of_stream_timeout = 120 * GST_SECOND;
+
+void initialise_gstreamer() {
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    GError* error = nullptr;
+    if (!gst_init_check(nullptr, nullptr, &error)) {
+      failure = error ? error->message : "unknown reason";
+      if (error) g_error_free(error);
+    }
+  });
+  if (!failure.empty()) throw Error("cannot initialise GStreamer for the video output: " + failure);
+}
+
+std::string lowercase_extension(const std::filesystem::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension;
+}
+
+// The encoder and muxer part of the GStreamer description for a container. x264 gets
+// I420 so every player can decode the stream (BGR input would make it pick 4:4:4).
+std::string encoder_and_muxer(const std::string& extension, int keyframe_interval) {
+  const std::string h264 = "video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max=" +
+                           std::to_string(keyframe_interval) + " ! h264parse ! ";
+  if (extension == ".mp4") return h264 + "mp4mux fragment-duration=1000";
+  if (extension == ".mkv") return h264 + "matroskamux";
+  if (extension == ".avi") return "video/x-raw,format=I420 ! jpegenc quality=90 ! avimux";
+  throw Error("video output: unsupported extension '" + extension + "'; accepted: .mp4, .mkv, .avi");
+}
+
+std::string describe_error_message(GstMessage* message) {
+  GError* error = nullptr;
+  gchar* debug = nullptr;
+  gst_message_parse_error(message, &error, &debug);
+  std::string text = error ? error->message : "unknown GStreamer error";
+  if (debug) {
+    spdlog::debug("GStreamer error details: {}", debug);
+    g_free(debug);
+  }
+  if (error) g_error_free(error);
+  return text;
+}
+
+class VideoSink final : public Sink {
+ public:
+  VideoSink(std::filesystem::path path, const AnnotationStyle& style) : path_(std::move(path)), style_(style) {
+    encoder_and_muxer(lowercase_extension(path_), 1);  // rejects an unsupported extension now
+  }
+
+  ~VideoSink() override {
+    try {
+      finish();
+    } catch (const std::exception& error) {
+      spdlog::error("{}", error.what());
+    }
+  }
+
+  std::string name() const override { return "video " + path_.string(); }
+
+  void open(const SourceInfo& source) override {
+    std::lock_guard lock(mutex_);
+    initialise_gstreamer();
+    const double fps = source.fps > 0 && std::isfinite(source.fps) ? source.fps : default_video_fps;
+    gst_util_double_to_fraction(fps, &rate_numerator_, &rate_denominator_);
+    if (rate_numerator_ <= 0 || rate_denominator_ <= 0) {
+      rate_numerator_ = static_cast<int>(default_video_fps);
+      rate_denominator_ = 1;
+    }
+    if (source.width > 0 && source.height > 0) start(source.width, source.height);
+  }
+
+  bool consume(const FrameResult& result) override {
+    std::lock_guard lock(mutex_);
+    if (finished_) return true;
+    if (!failure_.empty()) throw Error(failure_);
+    if (!result.frame || result.frame->image.empty()) return true;
+    const cv::Mat bgr = as_bgr(*result.frame);
+    if (!pipeline_) start(bgr.cols, bgr.rows);
+    throw_if_bus_error();
+    wait_for_queue_room();
+
+    GstBuffer* buffer = gst_buffer_new_allocate(nullptr, frame_bytes_, nullptr);
+    if (!buffer) fail("cannot allocate a frame buffer of " + std::to_string(frame_bytes_) + " bytes");
+    GstMapInfo map;
+    if (!gst_buffer_map(buffer, &map, GST_MAP_WRITE)) {
+      gst_buffer_unref(buffer);
+      fail("cannot map a frame buffer");
+    }
+    {
+      cv::Mat target(height_, width_, CV_8UC3, map.data, stride_);
+      draw_into(bgr, result.detections, target);
+    }
+    gst_buffer_unmap(buffer, &map);
+
+    const auto frame_time = [this](std::int64_t frame_number) {
+      return gst_util_uint64_scale(static_cast<guint64>(frame_number),
+                                   GST_SECOND * static_cast<guint64>(rate_denominator_),
+                                   static_cast<guint64>(rate_numerator_));
+    };
+    GST_BUFFER_PTS(buffer) = frame_time(frames_pushed_);
+    GST_BUFFER_DTS(buffer) = GST_BUFFER_PTS(buffer);
+    GST_BUFFER_DURATION(buffer) = frame_time(frames_pushed_ + 1) - frame_time(frames_pushed_);
+    const GstFlowReturn flow = gst_app_src_push_buffer(GST_APP_SRC(source_.get()), buffer);  // takes the buffer
+    if (flow != GST_FLOW_OK) {
+      throw_if_bus_error();
+      fail(std::string("the encoder refused a frame (") + gst_flow_get_name(flow) + ")");
+    }
+    ++frames_pushed_;
+    return true;
+  }
+
+  void finish() override {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    if (!pipeline_) return;
+    std::string finish_failure;
+    if (failure_.empty()) {
+      // The muxer writes its closing index on EOS; the file is only complete once the EOS
+      // has travelled through filesink, which the bus reports.
+      gst_app_src_end_of_stream(GST_APP_SRC(source_.get()));
+      MessagePtr message(gst_bus_timed_pop_filtered(bus_.get(), end_of_stream_timeout,
+                                                    static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+      if (!message) {
+        finish_failure = "cannot finish video output " + path_.string() + ": the encoder did not finish within " +
+                         std::to_string(end_of_stream_timeout / GST_SECOND) + " s";
+      } else if (GST_MESSAGE_TYPE(message.get()) == GST_MESSAGE_ERROR) {
+        finish_failure = "cannot finish video output " + path_.string() + ": " + describe_error_message(message.get());
+      }
+    }
+    gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
+    source_.reset();
+    bus_.reset();
+    pipeline_.reset();
+    if (!finish_failure.empty()) throw Error(finish_failure);
+    spdlog::debug("video output {}: {} frames", path_.string(), frames_pushed_);
+  }
+
+ private:
+  void start(int width, int height) {
+    width_ = width;
+    height_ = height;
+    stride_ = static_cast<std::size_t>(GST_ROUND_UP_4(width * 3));  // GStreamer's default row stride for BGR
+    frame_bytes_ = stride_ * static_cast<std::size_t>(height);
+    const int keyframe_interval =
+        std::max(1, static_cast<int>(std::lround(2.0 * rate_numerator_ / std::max(1, rate_denominator_))));
+    const std::string description = "appsrc name=source ! videoconvert ! " +
+                                    encoder_and_muxer(lowercase_extension(path_), keyframe_interval) +
+                                    " ! filesink name=file";
+    GError* parse_error = nullptr;
+    ElementPtr pipeline(gst_parse_launch(description.c_str(), &parse_error));
+    if (parse_error) {
+      const std::string reason = parse_error->message;
+      g_error_free(parse_error);
+      throw Error("cannot create video output " + path_.string() + ": " + reason +
+                  " (are GStreamer's x264, jpeg and mux plugins installed?)");
+    }
+    if (!pipeline) throw Error("cannot create video output " + path_.string() + ": GStreamer refused the pipeline");
+    ElementPtr source(gst_bin_get_by_name(GST_BIN(pipeline.get()), "source"));
+    ElementPtr file(gst_bin_get_by_name(GST_BIN(pipeline.get()), "file"));
+    g_object_set(file.get(), "location", path_.c_str(), nullptr);
+
+    GstCaps* caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, "BGR", "width", G_TYPE_INT, width,
+                                        "height", G_TYPE_INT, height, "framerate", GST_TYPE_FRACTION, rate_numerator_,
+                                        rate_denominator_, nullptr);
+    // block=false: a blocked push could never return once a downstream element failed;
+    // wait_for_queue_room() bounds the queue instead and watches the bus meanwhile.
+    g_object_set(source.get(), "caps", caps, "format", GST_FORMAT_TIME, "is-live", FALSE, "block", FALSE, "max-bytes",
+                 static_cast<guint64>(frame_bytes_) * queued_frames_limit, nullptr);
+    gst_caps_unref(caps);
+
+    bus_.reset(gst_element_get_bus(pipeline.get()));
+    pipeline_ = std::move(pipeline);
+    source_ = std::move(source);
+    if (gst_element_set_state(pipeline_.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+      MessagePtr message(gst_bus_pop_filtered(bus_.get(), GST_MESSAGE_ERROR));
+      const std::string reason = message ? describe_error_message(message.get()) : "the pipeline did not start";
+      gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
+      source_.reset();
+      bus_.reset();
+      pipeline_.reset();
+      throw Error("cannot create video output " + path_.string() + ": " + reason);
+    }
+  }
+
+  // Records the failure (consume() and finish() see it) and throws it.
+  [[noreturn]] void fail(const std::string& reason) {
+    failure_ = "cannot write video output " + path_.string() + ": " + reason;
+    throw Error(failure_);
+  }
+
+  void throw_if_bus_error() {
+    MessagePtr message(gst_bus_pop_filtered(bus_.get(), GST_MESSAGE_ERROR));
+    if (message) fail(describe_error_message(message.get()));
+  }
+
+  void wait_for_queue_room() {
+    const guint64 limit = static_cast<guint64>(frame_bytes_) * (queued_frames_limit - 1);
+    const auto deadline = std::chrono::steady_clock::now() + stall_timeout;
+    while (gst_app_src_get_current_level_bytes(GST_APP_SRC(source_.get())) > limit) {
+      MessagePtr message(gst_bus_timed_pop_filtered(bus_.get(), 2 * GST_MSECOND, GST_MESSAGE_ERROR));
+      if (message) fail(describe_error_message(message.get()));
+      if (std::chrono::steady_clock::now() > deadline) {
+        fail("the encoder made no progress for " + std::to_string(stall_timeout.count()) + " s");
+      }
+    }
+  }
+
+  cv::Mat as_bgr(const Frame& frame) {
+    const cv::Mat& image = frame.image;
+    if (image.type() == CV_8UC3) return image;
+    cv::Mat bgr;
+    if (image.type() == CV_8UC1) {
+      cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
+    } else if (image.type() == CV_8UC4) {
+      cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+    } else {
+      fail("frame " + std::to_string(frame.index) + " is not an 8-bit image (OpenCV type " +
+           std::to_string(image.type()) + ")");
+    }
+    return bgr;
+  }
+
+  void draw_into(const cv::Mat& bgr, const std::vector<Detection>& detections, cv::Mat& target) {
+    if (bgr.cols == width_ && bgr.rows == height_) {
+      copy_and_annotate(bgr, detections, target, style_);
+      return;
+    }
+    // A frame of another size (image folders): fit it to the video and move the boxes along.
+    cv::resize(bgr, target, target.size(), 0, 0, cv::INTER_AREA);
+    const float scale_x = static_cast<float>(width_) / static_cast<float>(bgr.cols);
+    const float scale_y = static_cast<float>(height_) / static_cast<float>(bgr.rows);
+    scaled_detections_.assign(detections.begin(), detections.end());
+    for (Detection& detection : scaled_detections_) {
+      detection.x1 *= scale_x;
+      detection.x2 *= scale_x;
+      detection.y1 *= scale_y;
+      detection.y2 *= scale_y;
+    }
+    draw_detections(target, scaled_detections_, style_);
+  }
+
+  const std::filesystem::path path_;
+  const AnnotationStyle style_;
+  std::mutex mutex_;  // consume() and an emergency finish() from another thread
+  ElementPtr pipeline_;
+  ElementPtr source_;
+  BusPtr bus_;
+  int width_ = 0;
+  int height_ = 0;
+  std::size_t stride_ = 0;
+  std::size_t frame_bytes_ = 0;
+  int rate_numerator_ = static_cast<int>(default_video_fps);
+  int rate_denominator_ = 1;
+  std::int64_t frames_pushed_ = 0;
+  bool finished_ = false;
+  std::string failure_;
+  std::vector<Detection> scaled_detections_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sink> make_video_sink(const std::filesystem::path& path, const AnnotationStyle& style) {
+  return std::make_unique<VideoSink>(path, style);
+}
+
+}  // namespace detflow

@@ -1,0 +1,149 @@
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+#include <opencv2/videoio.hpp>
+
+#include "detflow/error.h"
+#include "source_internal.h"
+
+namespace detflow::detail {
+namespace {
+
+// FFmpeg reports a damaged packet as a failed read; a few more attempts skip past it
+// before we call the stream finished.
+constexpr int kConsecutiveFailuresBeforeEnd = 8;
+
+class OpenCvCaptureSource final : public Source {
+ public:
+  OpenCvCaptureSource(cv::VideoCapture capture, SourceInfo info, std::string label, bool loop)
+      : capture_(std::move(capture)), info_(std::move(info)), label_(std::move(label)), loop_(loop) {}
+
+  const SourceInfo& info() const override { return info_; }
+
+  bool read(Frame& frame) override {
+    int failures = 0;
+    while (!stopped_.load()) {
+      if (capture_.read(frame.image) && !frame.image.empty()) {
+        const double position_ms = capture_.get(cv::CAP_PROP_POS_MSEC);
+        frame.pts_ms = info_.live || position_ms < 0 ? -1.0 : position_ms;
+        ++frames_delivered_;
+        return true;
+      }
+      if (info_.live) {
+        record_error("camera read failed");
+        return false;
+      }
+      const bool more_expected = info_.frame_count > 0 && frames_delivered_ + failures < info_.frame_count;
+      if (more_expected && ++failures < kConsecutiveFailuresBeforeEnd) {
+        std::lock_guard lock(counters_mutex_);
+        ++counters_.corrupt_frames;
+        continue;
+      }
+      if (loop_ && frames_delivered_ > 0 && capture_.set(cv::CAP_PROP_POS_FRAMES, 0)) continue;
+      if (info_.frame_count > 0 && frames_delivered_ < info_.frame_count) {
+        std::lock_guard lock(counters_mutex_);
+        counters_.last_warning = "stream ended early at frame " + std::to_string(frames_delivered_) + " of " +
+                                 std::to_string(info_.frame_count) + " (truncated file?)";
+        spdlog::warn("source '{}': {}", label_, counters_.last_warning);
+      }
+      return false;
+    }
+    return false;
+  }
+
+  void stop() override { stopped_.store(true); }
+
+  SourceCounters counters() const override {
+    std::lock_guard lock(counters_mutex_);
+    return counters_;
+  }
+
+ private:
+  void record_error(const std::string& message) {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.read_errors;
+    counters_.last_warning = message;
+  }
+
+  cv::VideoCapture capture_;
+  SourceInfo info_;
+  std::string label_;
+  bool loop_ = false;
+  std::int64_t frames_delivered_ = 0;
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex counters_mutex_;
+  SourceCounters counters_;
+};
+
+std::string describe(const std::string& label, const SourceInfo& info, const std::string& backend) {
+  std::ostringstream text;
+  text << label << " (" << info.width << "x" << info.height;
+  if (info.fps > 0) text << ", " << std::round(info.fps * 100) / 100 << " fps";
+  if (info.frame_count >= 0) text << ", " << info.frame_count << " frames";
+  text << (info.live ? ", live" : "") << ") via OpenCV " << backend;
+  return text.str();
+}
+
+}  // namespace
+
+std::unique_ptr<Source> open_opencv_video_file(const std::filesystem::path& path, const SourceSettings& settings) {
+  cv::VideoCapture capture;
+  try {
+    capture.open(path.string(), cv::CAP_FFMPEG);
+  } catch (const cv::Exception& error) {
+    throw Error("source '" + settings.uri + "': OpenCV cannot open it: " + error.what());
+  }
+  if (!capture.isOpened()) throw Error("source '" + settings.uri + "': OpenCV (FFmpeg) cannot open it as a video");
+  SourceInfo info;
+  info.kind = "video file";
+  info.live = settings.mode == SourceMode::live;
+  info.width = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_WIDTH));
+  info.height = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_HEIGHT));
+  info.fps = capture.get(cv::CAP_PROP_FPS);
+  const double frames = capture.get(cv::CAP_PROP_FRAME_COUNT);
+  info.frame_count = info.live || !(frames > 0) ? -1 : static_cast<std::int64_t>(std::llround(frames));
+  info.description = describe(path.filename().string(), info, "FFmpeg");
+  return std::make_unique<OpenCvCaptureSource>(std::move(capture), std::move(info), settings.uri, settings.loop);
+}
+
+std::int64_t container_frame_count(const std::filesystem::path& path) {
+  try {
+    cv::VideoCapture capture(path.string(), cv::CAP_FFMPEG);
+    const double frames = capture.isOpened() ? capture.get(cv::CAP_PROP_FRAME_COUNT) : -1.0;
+    return frames > 0 ? static_cast<std::int64_t>(std::llround(frames)) : -1;
+  } catch (const cv::Exception&) {
+    return -1;
+  }
+}
+
+std::unique_ptr<Source> open_opencv_camera(int index, const SourceSettings& settings) {
+  cv::VideoCapture capture;
+  try {
+    capture.open(index, cv::CAP_V4L2);
+  } catch (const cv::Exception& error) {
+    throw Error("source '" + settings.uri + "': camera " + std::to_string(index) +
+                " cannot be opened: " + error.what());
+  }
+  if (!capture.isOpened()) {
+    throw Error("source '" + settings.uri + "': camera /dev/video" + std::to_string(index) +
+                " cannot be opened (busy, or not a capture device)");
+  }
+  if (settings.width > 0) capture.set(cv::CAP_PROP_FRAME_WIDTH, settings.width);
+  if (settings.height > 0) capture.set(cv::CAP_PROP_FRAME_HEIGHT, settings.height);
+  if (settings.fps > 0) capture.set(cv::CAP_PROP_FPS, settings.fps);
+  // A camera queues frames in driver buffers; one buffer keeps what we read recent.
+  capture.set(cv::CAP_PROP_BUFFERSIZE, 1);
+  SourceInfo info;
+  info.kind = "camera";
+  info.live = settings.mode != SourceMode::file;
+  info.width = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_WIDTH));
+  info.height = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_HEIGHT));
+  info.fps = capture.get(cv::CAP_PROP_FPS);
+  info.description = describe("/dev/video" + std::to_string(index), info, "V4L2");
+  return std::make_unique<OpenCvCaptureSource>(std::move(capture), std::move(info), settings.uri, false);
+}
+
+}  // namespace detflow::detail

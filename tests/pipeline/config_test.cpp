@@ -1,0 +1,366 @@
+// Configuration: the key registry, YAML loading, command-line overrides, errors, the
+// --print-config round trip, conversions and every shipped file under configs/.
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "detflow/error.h"
+#include "detflow/pipeline/config.h"
+#include "shared_data.h"
+
+namespace detflow {
+namespace {
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+const ConfigKey& key_named(const std::string& name) {
+  const auto& keys = config_keys();
+  const auto found = std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& key) { return key.name == name; });
+  if (found == keys.end()) throw std::runtime_error("no key " + name);
+  return *found;
+}
+
+TEST(ConfigRegistry, EveryKeyIsDescribedOnceInAKnownSection) {
+  std::set<std::string> names;
+  for (const auto& key : config_keys()) {
+    EXPECT_TRUE(names.insert(key.name).second) << "duplicate " << key.name;
+    const std::string section = key.name.substr(0, key.name.find('.'));
+    EXPECT_NE(std::find(config_sections().begin(), config_sections().end(), section), config_sections().end())
+        << key.name;
+    EXPECT_FALSE(key.description.empty()) << key.name;
+    EXPECT_FALSE(key.accepted.empty()) << key.name;
+    EXPECT_FALSE(key.default_value.empty()) << key.name;
+    EXPECT_EQ(key.description.find('\n'), std::string::npos) << key.name;
+  }
+  for (const char* required : {"source.uri",          "source.mode",
+                               "source.width",        "source.height",
+                               "source.fps",          "source.loop",
+                               "model.path",          "model.family",
+                               "model.input_width",   "model.input_height",
+                               "model.labels",        "model.conf",
+                               "model.iou",           "model.max_det",
+                               "model.agnostic",      "model.classes",
+                               "engine.backend",      "engine.target",
+                               "engine.providers",    "engine.workers",
+                               "engine.threads",      "pipeline.max_in_flight",
+                               "pipeline.max_frames", "pipeline.stats_interval",
+                               "sinks.video",         "sinks.json",
+                               "sinks.images",        "sinks.display",
+                               "sinks.stats_json"}) {
+    EXPECT_TRUE(names.count(required)) << required;
+  }
+}
+
+TEST(ConfigRegistry, DefaultsInTheTableAreTheStructDefaults) {
+  const Config defaults;
+  for (const auto& key : config_keys()) {
+    std::string value = config_value(defaults, key.name);
+    EXPECT_EQ(value, key.default_value) << key.name;
+  }
+  EXPECT_EQ(key_named("model.conf").default_value, "null");
+  EXPECT_EQ(key_named("engine.workers").default_value, "1");
+  EXPECT_EQ(key_named("sinks.display").default_value, "auto");
+  EXPECT_EQ(key_named("source.mode").default_value, "auto");
+}
+
+TEST(ConfigRegistry, FamiliesComeFromTheDecoderRegistry) {
+  const auto& accepted = key_named("model.family").accepted;
+  for (const auto& family : registered_families()) EXPECT_TRUE(contains(accepted, family.name)) << accepted;
+}
+
+TEST(ConfigLoading, YamlSetsTypedValues) {
+  Config config;
+  merge_config_text(config, R"(
+source: {uri: vtest.avi, mode: file, loop: yes}
+model:
+  path: m.onnx
+  family: yolox
+  conf: 0.3
+  iou: 0.5
+  max_det: 50
+  agnostic: true
+  classes: [person, 2]
+  input_width: 320
+  input_height: 256
+  resize: stretch
+  color: bgr
+engine: {backend: opencv, target: opencl, providers: [cuda, cpu], workers: 2, threads: 1}
+pipeline: {max_in_flight: 4, max_frames: 100, stats_interval: 2.5, progress: off}
+sinks: {video: out.mkv, json: out.jsonl, images: frames, display: off, stats_json: s.json}
+)",
+                    "test");
+  EXPECT_EQ(config.source.uri, "vtest.avi");
+  EXPECT_EQ(config.source.mode, SourceMode::file);
+  EXPECT_TRUE(config.source.loop);
+  EXPECT_EQ(config.model.path, "m.onnx");
+  EXPECT_EQ(config.model.family, "yolox");
+  EXPECT_FLOAT_EQ(*config.model.score_threshold, 0.3f);
+  EXPECT_FLOAT_EQ(*config.model.iou_threshold, 0.5f);
+  EXPECT_EQ(*config.model.max_detections, 50);
+  EXPECT_TRUE(*config.model.class_agnostic);
+  EXPECT_EQ(config.model.classes, (std::vector<std::string>{"person", "2"}));
+  EXPECT_EQ(config.model.input_width, 320);
+  EXPECT_EQ(config.model.input_height, 256);
+  EXPECT_EQ(*config.model.resize, ResizeMode::stretch);
+  EXPECT_EQ(*config.model.color, ColorOrder::bgr);
+  EXPECT_EQ(config.engine.backend, "opencv");
+  EXPECT_EQ(config.engine.target, "opencl");
+  EXPECT_EQ(config.engine.providers, (std::vector<std::string>{"cuda", "cpu"}));
+  EXPECT_EQ(config.engine.workers, 2);
+  EXPECT_EQ(config.engine.threads, 1);
+  EXPECT_EQ(config.pipeline.max_in_flight, 4);
+  EXPECT_EQ(config.pipeline.max_frames, 100);
+  EXPECT_DOUBLE_EQ(config.pipeline.stats_interval_s, 2.5);
+  EXPECT_FALSE(config.pipeline.progress);
+  EXPECT_EQ(config.sinks.video, "out.mkv");
+  EXPECT_EQ(config.sinks.json, "out.jsonl");
+  EXPECT_EQ(config.sinks.images, "frames");
+  EXPECT_EQ(config.sinks.display, DisplayMode::off);
+  EXPECT_EQ(config.stats_json, "s.json");
+}
+
+TEST(ConfigLoading, EmptyTextChangesNothingAndNullResetsOptionals) {
+  Config config;
+  config.model.score_threshold = 0.4f;
+  merge_config_text(config, "", "empty");
+  EXPECT_FLOAT_EQ(*config.model.score_threshold, 0.4f);
+  merge_config_text(config, "model:\n  conf: null\n", "reset");
+  EXPECT_FALSE(config.model.score_threshold);
+  merge_config_text(config, "model:\n", "empty section");
+}
+
+TEST(ConfigErrors, UnknownKeyListsTheKnownKeysOfItsSection) {
+  Config config;
+  const auto message = error_of([&] { merge_config_text(config, "model:\n  confidence: 0.3\n", "config a.yaml"); });
+  EXPECT_TRUE(contains(message, "config a.yaml")) << message;
+  EXPECT_TRUE(contains(message, "(line 2)")) << message;
+  EXPECT_TRUE(contains(message, "unknown key 'model.confidence'")) << message;
+  EXPECT_TRUE(contains(message, "known keys in model: path, family,")) << message;
+  EXPECT_TRUE(contains(message, "conf")) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+}
+
+TEST(ConfigErrors, UnknownSectionListsTheSections) {
+  Config config;
+  const auto message = error_of([&] { merge_config_text(config, "modle:\n  path: x\n", "config b.yaml"); });
+  EXPECT_TRUE(contains(message, "unknown section 'modle'")) << message;
+  EXPECT_TRUE(contains(message, "source, model, engine, pipeline, sinks")) << message;
+}
+
+TEST(ConfigErrors, MalformedYamlNamesTheLine) {
+  Config config;
+  const auto message = error_of([&] { merge_config_text(config, "model:\n  path: [unclosed\n", "config c.yaml"); });
+  EXPECT_TRUE(contains(message, "config c.yaml: invalid YAML at line")) << message;
+  EXPECT_TRUE(contains(error_of([&] { merge_config_text(config, "- a\n- b\n", "config d.yaml"); }),
+                       "expected a mapping of sections"));
+  EXPECT_TRUE(contains(error_of([&] { merge_config_text(config, "model: 3\n", "config e.yaml"); }),
+                       "section 'model' must be a mapping"));
+}
+
+// Values each key must refuse, by type. A mapping is refused by every key.
+std::vector<std::string> invalid_yaml_values(const ConfigKey& key) {
+  std::vector<std::string> values{"{a: 1}"};
+  if (key.type == "integer") values.insert(values.end(), {"abc", "-1", "1.5", "99999999999999999999999"});
+  if (key.type == "number") values.insert(values.end(), {"abc", "-1", "1e300", "[1, 2]"});
+  if (key.type == "boolean") values.insert(values.end(), {"maybe", "2", "[true]"});
+  if (key.type == "choice") values.insert(values.end(), {"bogus", "[auto]"});
+  if (key.type == "list") values.insert(values.end(), {"[a, [b]]", "\"a,,b\""});
+  if (key.type == "text" || key.type == "path") values.push_back("[a, b]");
+  if (key.name == "model.family") values.push_back("yolov99");
+  if (key.name == "engine.backend") values.push_back("tensorflow");
+  if (key.name == "engine.target") values.push_back("\"open cl\"");
+  if (key.name == "sinks.video") values.push_back("out.mov");
+  if (key.name == "model.max_det" || key.name == "engine.workers") values.push_back("0");
+  if (key.name == "model.conf" || key.name == "model.iou") values.push_back("1.5");
+  if (key.name == "engine.workers") values.push_back("65");
+  return values;
+}
+
+TEST(ConfigErrors, EveryKeyRefusesInvalidValuesNamingKeyValueAndWhatIsAccepted) {
+  int checked = 0;
+  for (const auto& key : config_keys()) {
+    const std::string section = key.name.substr(0, key.name.find('.'));
+    const std::string field = key.name.substr(section.size() + 1);
+    for (const auto& value : invalid_yaml_values(key)) {
+      Config config;
+      const Config before = config;
+      const std::string yaml = section + ":\n  " + field + ": " + value + "\n";
+      const auto message = error_of([&] { merge_config_text(config, yaml, "config t.yaml"); });
+      ASSERT_FALSE(message.empty()) << key.name << " accepted " << value;
+      EXPECT_TRUE(contains(message, key.name)) << message;
+      EXPECT_TRUE(contains(message, key.accepted)) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+      EXPECT_EQ(config_to_yaml(config), config_to_yaml(before)) << "a refused file must change nothing";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 60);
+}
+
+TEST(ConfigErrors, OutOfRangeAndNotANumberAreTold) {
+  Config config;
+  const auto range = error_of([&] { set_config_value(config, "model.conf", "1.5", "--conf"); });
+  EXPECT_EQ(range, "--conf: model.conf = '1.5': out of range; accepted: " + key_named("model.conf").accepted);
+  const auto number = error_of([&] { set_config_value(config, "engine.workers", "two", "--workers"); });
+  EXPECT_TRUE(contains(number, "--workers: engine.workers = 'two': not a whole number; accepted: 1 to 64")) << number;
+}
+
+TEST(ConfigOverrides, CommandLineValuesOverrideFilesAndUseTheSameChecks) {
+  const auto folder = test::temporary_directory("config");
+  std::ofstream(folder / "base.yaml") << "model:\n  conf: 0.3\n  classes: [person]\nengine:\n  workers: 2\n";
+  std::ofstream(folder / "card.yaml") << "model:\n  family: yolox\n  conf: 0.4\n";
+  Config config;
+  merge_config_file(config, folder / "base.yaml");
+  merge_config_file(config, folder / "card.yaml");  // later files win
+  EXPECT_FLOAT_EQ(*config.model.score_threshold, 0.4f);
+  EXPECT_EQ(config.engine.workers, 2);
+  set_config_value(config, "model.conf", "0.6", "--conf");
+  set_config_value(config, "model.classes", "person, car,2", "--classes");
+  set_config_value(config, "sinks.display", "OFF", "--display");
+  set_config_value(config, "engine.providers", "", "--providers");
+  EXPECT_FLOAT_EQ(*config.model.score_threshold, 0.6f);
+  EXPECT_EQ(config.model.classes, (std::vector<std::string>{"person", "car", "2"}));
+  EXPECT_EQ(config.sinks.display, DisplayMode::off);
+  EXPECT_TRUE(config.engine.providers.empty());
+  set_config_value(config, "model.conf", "auto", "--conf");  // back to the family's default
+  EXPECT_FALSE(config.model.score_threshold);
+  EXPECT_TRUE(contains(error_of([&] { set_config_value(config, "model.bogus", "1", "--x"); }), "known keys in model:"));
+  EXPECT_TRUE(contains(error_of([&] { set_config_value(config, "bogus", "1", "--x"); }), "known sections:"));
+}
+
+TEST(ConfigFiles, MissingOrDirectoryFileIsAnError) {
+  Config config;
+  EXPECT_TRUE(contains(error_of([&] { merge_config_file(config, "/nonexistent/x.yaml"); }), "no such file"));
+  EXPECT_TRUE(
+      contains(error_of([&] { merge_config_file(config, test::temporary_directory("config")); }), "is a directory"));
+}
+
+TEST(ConfigPrint, PrintedYamlLoadsBackToTheSameConfiguration) {
+  Config config;
+  set_config_value(config, "source.uri", "rtsp://camera.local:554/stream?x=1&y=2", "t");
+  set_config_value(config, "source.fps", "29.97", "t");
+  set_config_value(config, "model.path", "models/my model: v2.onnx", "t");
+  set_config_value(config, "model.conf", "0.123", "t");
+  set_config_value(config, "model.agnostic", "false", "t");
+  set_config_value(config, "model.classes", "person,2,true,null", "t");
+  set_config_value(config, "model.resize", "letterbox_top_left", "t");
+  set_config_value(config, "engine.target", "opencl_fp16", "t");
+  set_config_value(config, "pipeline.max_frames", "9000000000", "t");
+  set_config_value(config, "pipeline.stats_interval", "0.1", "t");
+  set_config_value(config, "sinks.display", "off", "t");
+  set_config_value(config, "sinks.json", "yes", "t");
+  const std::string printed = config_to_yaml(config);
+  Config loaded;
+  merge_config_text(loaded, printed, "printed");
+  EXPECT_EQ(config_to_yaml(loaded), printed);
+  EXPECT_EQ(loaded.source.uri, config.source.uri);
+  EXPECT_DOUBLE_EQ(loaded.source.fps, 29.97);
+  EXPECT_EQ(loaded.model.path, config.model.path);
+  EXPECT_FLOAT_EQ(*loaded.model.score_threshold, 0.123f);
+  EXPECT_EQ(loaded.model.classes, (std::vector<std::string>{"person", "2", "true", "null"}));
+  EXPECT_EQ(loaded.pipeline.max_frames, 9000000000);
+  EXPECT_EQ(loaded.sinks.json, "yes");
+  // Every key appears with its description.
+  for (const auto& key : config_keys()) EXPECT_TRUE(contains(printed, key.description)) << key.name;
+}
+
+TEST(ConfigHelp, ListsEveryKeyWithDefaultAndAccepted) {
+  const std::string help = config_help();
+  for (const auto& key : config_keys()) {
+    EXPECT_TRUE(contains(help, key.name)) << key.name;
+    EXPECT_TRUE(contains(help, key.accepted)) << key.name;
+  }
+}
+
+TEST(ConfigConversion, ToThePipelineTypes) {
+  Config config;
+  set_config_value(config, "source.uri", "0", "t");
+  set_config_value(config, "source.mode", "live", "t");
+  set_config_value(config, "model.path", "m.onnx", "t");
+  set_config_value(config, "model.input_width", "320", "t");
+  set_config_value(config, "model.input_height", "320", "t");
+  set_config_value(config, "model.iou", "0.6", "t");
+  set_config_value(config, "engine.backend", "onnxruntime", "t");
+  set_config_value(config, "engine.workers", "2", "t");
+  set_config_value(config, "pipeline.max_in_flight", "3", "t");
+  set_config_value(config, "sinks.json", "x.jsonl", "t");
+
+  EXPECT_EQ(to_source_settings(config).mode, SourceMode::live);
+  EXPECT_EQ(to_source_settings(config).uri, "0");
+  EXPECT_FLOAT_EQ(*to_model_settings(config).iou_threshold, 0.6f);
+  const EngineOptions engine = to_engine_options(config);
+  EXPECT_EQ(engine.backend, "onnxruntime");
+  EXPECT_EQ(engine.input_width, 320);
+  EXPECT_EQ(engine.input_height, 320);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(engine.intra_op_threads, std::max(1, cores / 2));
+  EXPECT_LE(engine.intra_op_threads * 2, std::max(2, cores));
+  const PipelineSettings pipeline = to_pipeline_settings(config);
+  EXPECT_EQ(pipeline.workers, 2);
+  EXPECT_EQ(pipeline.max_in_flight, 3);
+  EXPECT_EQ(to_sink_settings(config).json, "x.jsonl");
+  set_config_value(config, "engine.threads", "3", "t");
+  EXPECT_EQ(to_engine_options(config).intra_op_threads, 3);
+  EXPECT_NO_THROW(validate_for_run(config));
+}
+
+TEST(ConfigValidation, ARunNeedsAModelASourceAndACoherentSize) {
+  Config config;
+  EXPECT_TRUE(contains(error_of([&] { validate_for_run(config); }), "--model"));
+  config.model.path = "m.onnx";
+  EXPECT_TRUE(contains(error_of([&] { validate_for_run(config); }), "--source"));
+  config.source.uri = "in.mp4";
+  config.model.input_width = 320;
+  EXPECT_TRUE(contains(error_of([&] { validate_for_run(config); }), "set both or neither"));
+  config.model.input_height = 320;
+  config.engine.workers = 3;
+  config.pipeline.max_in_flight = 2;
+  EXPECT_TRUE(contains(error_of([&] { validate_for_run(config); }), "pipeline.max_in_flight = 2"));
+}
+
+TEST(ConfigFiles, EveryShippedFileLoads) {
+  const auto configs = test::source_dir() / "configs";
+  ASSERT_TRUE(std::filesystem::is_directory(configs)) << configs;
+  std::set<std::string> loaded;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(configs)) {
+    if (entry.path().extension() != ".yaml") continue;
+    Config config;
+    EXPECT_NO_THROW(config = load_config(entry.path())) << entry.path();
+    loaded.insert(std::filesystem::relative(entry.path(), configs).string());
+  }
+  for (const char* expected :
+       {"camera.yaml", "annotate-file.yaml", "headless-edge.yaml", "models/yolov5.yaml", "models/yolov8.yaml",
+        "models/yolov10.yaml", "models/yolox.yaml", "models/nanodet.yaml", "models/blazeface.yaml"}) {
+    EXPECT_TRUE(loaded.count(expected)) << expected;
+  }
+}
+
+TEST(ConfigFiles, ModelCardsNameTheirFamily) {
+  const auto cards = test::source_dir() / "configs" / "models";
+  const std::vector<std::pair<std::string, std::string>> expected{{"yolov5", "yolov5"},   {"yolov8", "yolov8"},
+                                                                  {"yolov10", "yolov10"}, {"yolox", "yolox"},
+                                                                  {"nanodet", "nanodet"}, {"blazeface", "ssd"}};
+  for (const auto& [file, family] : expected) {
+    const Config config = load_config(cards / (file + ".yaml"));
+    EXPECT_EQ(config.model.family, family) << file;
+    EXPECT_TRUE(config.model.score_threshold) << file;
+    EXPECT_GT(config.model.input_width, 0) << file;
+  }
+}
+
+}  // namespace
+}  // namespace detflow
