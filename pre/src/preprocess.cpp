@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "detflow/error.h"
+#include "linear_resize.h"
 
 namespace detflow {
 namespace {
@@ -56,6 +57,20 @@ void fill_pixels(int count, const std::array<Element, 3>& pad, Element* out0, El
   }
 }
 
+// Writes `count` pixels from three planes of 8-bit levels already in tensor channel order.
+template <typename Element>
+void convert_levels(const std::uint8_t* level0, const std::uint8_t* level1, const std::uint8_t* level2, int count,
+                    const Element* table, Element* out0, Element* out1, Element* out2, int step) {
+  const Element* table0 = table;
+  const Element* table1 = table + 256;
+  const Element* table2 = table + 512;
+  for (int x = 0; x < count; ++x) {
+    out0[x * step] = table0[level0[x]];
+    out1[x * step] = table1[level1[x]];
+    out2[x * step] = table2[level2[x]];
+  }
+}
+
 // float32 planes: deinterleave 16 pixels at a time and apply gain/offset in SIMD
 // registers; the lookup-table loop finishes the row.
 void convert_planar_f32(const std::uint8_t* source, int count, const std::array<float, 3>& gain,
@@ -91,16 +106,19 @@ void convert_planar_f32(const std::uint8_t* source, int count, const std::array<
 }
 
 // Fills one tensor slot row by row: padding rows, then for image rows the left padding,
-// the converted pixels and the right padding. `convert_row(source, count, out0, out1, out2,
-// step)` converts `count` BGR pixels.
+// the converted pixels and the right padding. `convert_row(image_row, count, out0, out1,
+// out2, step)` writes the `count` pixels of row `image_row` of the resized image, which
+// is visited top to bottom.
 template <typename Element, typename RowConverter>
-void write_slot(const cv::Mat& resized, const Geometry& geometry, Layout layout, const std::array<Element, 3>& pad,
-                Element* slot, RowConverter convert_row) {
+void write_slot(const Geometry& geometry, Layout layout, const std::array<Element, 3>& pad, Element* slot,
+                RowConverter convert_row) {
   const int width = geometry.input_width;
   const int height = geometry.input_height;
   const int left = static_cast<int>(geometry.pad_left);
   const int top = static_cast<int>(geometry.pad_top);
-  const int right = width - left - resized.cols;
+  const int image_width = geometry.resized_width;
+  const int image_height = geometry.resized_height;
+  const int right = width - left - image_width;
   const std::size_t row_pixels = static_cast<std::size_t>(width);
   const std::size_t plane = row_pixels * static_cast<std::size_t>(height);
   for (int y = 0; y < height; ++y) {
@@ -110,15 +128,14 @@ void write_slot(const cv::Mat& resized, const Geometry& geometry, Layout layout,
     Element* out2 = layout == Layout::nchw ? out1 + plane : out0 + 2;
     const int step = layout == Layout::nchw ? 1 : 3;
     const int image_row = y - top;
-    if (image_row < 0 || image_row >= resized.rows) {
+    if (image_row < 0 || image_row >= image_height) {
       fill_pixels(width, pad, out0, out1, out2, step);
       continue;
     }
     fill_pixels(left, pad, out0, out1, out2, step);
     const std::size_t image_start = static_cast<std::size_t>(left) * static_cast<std::size_t>(step);
-    convert_row(resized.ptr<std::uint8_t>(image_row), resized.cols, out0 + image_start, out1 + image_start,
-                out2 + image_start, step);
-    const std::size_t right_start = static_cast<std::size_t>(left + resized.cols) * static_cast<std::size_t>(step);
+    convert_row(image_row, image_width, out0 + image_start, out1 + image_start, out2 + image_start, step);
+    const std::size_t right_start = static_cast<std::size_t>(left + image_width) * static_cast<std::size_t>(step);
     fill_pixels(right, pad, out0 + right_start, out1 + right_start, out2 + right_start, step);
   }
 }
@@ -196,7 +213,6 @@ Preprocessor::Preprocessor(const PreprocessSpec& spec) : spec_(spec) {
       value_table_u8_[entry] = saturate_to_u8(value);
     }
   }
-  resized_storage_.create(spec_.height, spec_.width, CV_8UC3);
 }
 
 void Preprocessor::prepare(Tensor& tensor, int batch) const {
@@ -228,57 +244,142 @@ void Preprocessor::check_slot(const Tensor& tensor, int batch_index) const {
   }
 }
 
-void Preprocessor::write_tensor(const cv::Mat& resized, const Geometry& geometry, Tensor& tensor,
-                                int batch_index) const {
-  const std::size_t slot_elements = 3 * static_cast<std::size_t>(spec_.width) * static_cast<std::size_t>(spec_.height);
+namespace {
+
+// Writes a whole slot of the spec's element type: `f32_row(image_row, count, out0, out1,
+// out2, step)` writes float32 image rows (planes for step 1, interleaved for step 3);
+// `table_row(image_row, count, table, out0, out1, out2, step)` writes float16 and uint8
+// image rows through the per-level tables.
+template <typename F32Row, typename TableRow>
+void write_typed_slot(const PreprocessSpec& spec, const Geometry& geometry, Tensor& tensor, int batch_index,
+                      const std::uint16_t* table_f16, const std::uint8_t* table_u8, F32Row f32_row,
+                      TableRow table_row) {
+  const std::size_t slot_elements = 3 * static_cast<std::size_t>(spec.width) * static_cast<std::size_t>(spec.height);
   const std::size_t slot_offset = slot_elements * static_cast<std::size_t>(batch_index);
   std::array<double, 3> pad{};
   for (int channel = 0; channel < 3; ++channel) {
-    pad[static_cast<std::size_t>(channel)] = normalise(spec_, channel, spec_.pad_value);
+    pad[static_cast<std::size_t>(channel)] = normalise(spec, channel, spec.pad_value);
   }
-  const auto& source_channel = source_channel_;
-  switch (spec_.type) {
+  switch (spec.type) {
     case ElementType::float32: {
       const std::array<float, 3> pad_f32{static_cast<float>(pad[0]), static_cast<float>(pad[1]),
                                          static_cast<float>(pad[2])};
-      const float* table = value_table_f32_.data();
-      float* slot = tensor.data<float>() + slot_offset;
-      if (spec_.layout == Layout::nchw) {
-        write_slot(resized, geometry, spec_.layout, pad_f32, slot,
-                   [&](const std::uint8_t* source, int count, float* out0, float* out1, float* out2, int) {
-                     convert_planar_f32(source, count, channel_gain_, channel_offset_, source_channel, table, out0,
-                                        out1, out2);
-                   });
-      } else {
-        write_slot(resized, geometry, spec_.layout, pad_f32, slot,
-                   [&](const std::uint8_t* source, int count, float* out0, float* out1, float* out2, int step) {
-                     convert_pixels(source, count, table, source_channel, out0, out1, out2, step);
-                   });
-      }
+      write_slot(geometry, spec.layout, pad_f32, tensor.data<float>() + slot_offset, f32_row);
       break;
     }
     case ElementType::float16: {
       const std::array<std::uint16_t, 3> pad_f16{float_to_half(static_cast<float>(pad[0])),
                                                  float_to_half(static_cast<float>(pad[1])),
                                                  float_to_half(static_cast<float>(pad[2]))};
-      const std::uint16_t* table = value_table_f16_.data();
-      write_slot(
-          resized, geometry, spec_.layout, pad_f16, tensor.data<std::uint16_t>() + slot_offset,
-          [&](const std::uint8_t* source, int count, std::uint16_t* out0, std::uint16_t* out1, std::uint16_t* out2,
-              int step) { convert_pixels(source, count, table, source_channel, out0, out1, out2, step); });
+      write_slot(geometry, spec.layout, pad_f16, tensor.data<std::uint16_t>() + slot_offset,
+                 [&](int image_row, int count, std::uint16_t* out0, std::uint16_t* out1, std::uint16_t* out2,
+                     int step) { table_row(image_row, count, table_f16, out0, out1, out2, step); });
       break;
     }
     default: {
       const std::array<std::uint8_t, 3> pad_u8{saturate_to_u8(static_cast<float>(pad[0])),
                                                saturate_to_u8(static_cast<float>(pad[1])),
                                                saturate_to_u8(static_cast<float>(pad[2]))};
-      const std::uint8_t* table = value_table_u8_.data();
-      write_slot(resized, geometry, spec_.layout, pad_u8, tensor.data<std::uint8_t>() + slot_offset,
-                 [&](const std::uint8_t* source, int count, std::uint8_t* out0, std::uint8_t* out1, std::uint8_t* out2,
-                     int step) { convert_pixels(source, count, table, source_channel, out0, out1, out2, step); });
+      write_slot(geometry, spec.layout, pad_u8, tensor.data<std::uint8_t>() + slot_offset,
+                 [&](int image_row, int count, std::uint8_t* out0, std::uint8_t* out1, std::uint8_t* out2, int step) {
+                   table_row(image_row, count, table_u8, out0, out1, out2, step);
+                 });
       break;
     }
   }
+}
+
+}  // namespace
+
+void Preprocessor::write_tensor(const cv::Mat& resized, const Geometry& geometry, Tensor& tensor,
+                                int batch_index) const {
+  const auto& source_channel = source_channel_;
+  const float* table_f32 = value_table_f32_.data();
+  write_typed_slot(
+      spec_, geometry, tensor, batch_index, value_table_f16_.data(), value_table_u8_.data(),
+      [&](int image_row, int count, float* out0, float* out1, float* out2, int step) {
+        const std::uint8_t* source = resized.ptr<std::uint8_t>(image_row);
+        if (step == 1) {
+          convert_planar_f32(source, count, channel_gain_, channel_offset_, source_channel, table_f32, out0, out1,
+                             out2);
+        } else {
+          convert_pixels(source, count, table_f32, source_channel, out0, out1, out2, step);
+        }
+      },
+      [&](int image_row, int count, const auto* table, auto* out0, auto* out1, auto* out2, int step) {
+        convert_pixels(resized.ptr<std::uint8_t>(image_row), count, table, source_channel, out0, out1, out2, step);
+      });
+}
+
+void Preprocessor::write_resized(const cv::Mat& frame, const Geometry& geometry, Tensor& tensor, int batch_index) {
+  detail::LinearResizeTables& tables = resize_tables_;
+  const int width = geometry.resized_width;
+  if (tables.source_width != frame.cols || tables.source_height != frame.rows || tables.width != width ||
+      tables.height != geometry.resized_height) {
+    detail::build_linear_resize_tables(frame.cols, frame.rows, width, geometry.resized_height, tables);
+  }
+  // Planes padded to whole 8-column vectors: the vertical pass reads them vector by vector.
+  const std::size_t plane_stride = (static_cast<std::size_t>(width) + 7) / 8 * 8;
+  const std::size_t row_stride = 3 * plane_stride;
+  if (resize_rows_.size() < 2 * row_stride) resize_rows_.assign(2 * row_stride, 0);
+  if (level_row_.size() < row_stride) level_row_.resize(row_stride);
+
+  // A ring of two horizontally resized source rows, as in cv::resize: going down the
+  // output, a source row needed by consecutive output rows is resized once.
+  std::array<int, 2> ring_source{-1, -1};
+  std::int16_t* const ring = resize_rows_.data();
+  const auto plane = [&](int slot, int channel) {
+    return ring + static_cast<std::size_t>(slot) * row_stride + static_cast<std::size_t>(channel) * plane_stride;
+  };
+  const auto resize_into = [&](int slot, int source_row) {
+    detail::resize_row_horizontal(frame.ptr<std::uint8_t>(source_row), tables, plane(slot, 0), plane(slot, 1),
+                                  plane(slot, 2));
+    ring_source[static_cast<std::size_t>(slot)] = source_row;
+  };
+  const auto rows_for = [&](int image_row) {
+    const auto index = 2 * static_cast<std::size_t>(image_row);
+    const int first_row = tables.row_source[index];
+    const int second_row = tables.row_source[index + 1];
+    int first = ring_source[0] == first_row ? 0 : ring_source[1] == first_row ? 1 : -1;
+    if (first < 0) {
+      first = ring_source[0] == second_row ? 1 : 0;  // keep the other needed row
+      resize_into(first, first_row);
+    }
+    int second = first;
+    if (second_row != first_row) {
+      second = 1 - first;
+      if (ring_source[static_cast<std::size_t>(second)] != second_row) resize_into(second, second_row);
+    }
+    detail::RowPair pair{};
+    for (int channel = 0; channel < 3; ++channel) {
+      const int source_channel = source_channel_[static_cast<std::size_t>(channel)];
+      pair.first[channel] = plane(first, source_channel);
+      pair.second[channel] = plane(second, source_channel);
+    }
+    pair.first_weight = tables.row_weight[index];
+    pair.second_weight = tables.row_weight[index + 1];
+    return pair;
+  };
+
+  std::uint8_t* const levels = level_row_.data();
+  write_typed_slot(
+      spec_, geometry, tensor, batch_index, value_table_f16_.data(), value_table_u8_.data(),
+      [&](int image_row, int count, float* out0, float* out1, float* out2, int step) {
+        const detail::RowPair pair = rows_for(image_row);
+        if (step == 1) {
+          detail::blend_row_planar_f32(pair, count, channel_gain_.data(), channel_offset_.data(), out0, out1, out2);
+        } else {
+          detail::blend_row_interleaved_f32(pair, count, channel_gain_.data(), channel_offset_.data(), out0);
+        }
+      },
+      [&](int image_row, int count, const auto* table, auto* out0, auto* out1, auto* out2, int step) {
+        const detail::RowPair pair = rows_for(image_row);
+        std::uint8_t* level0 = levels;
+        std::uint8_t* level1 = levels + plane_stride;
+        std::uint8_t* level2 = levels + 2 * plane_stride;
+        detail::blend_row_levels(pair, count, level0, level1, level2);
+        convert_levels(level0, level1, level2, count, table, out0, out1, out2, step);
+      });
 }
 
 namespace {
@@ -312,11 +413,7 @@ Geometry Preprocessor::run(const cv::Mat& frame, Tensor& tensor, int batch_index
     write_tensor(bgr, geometry, tensor, batch_index);
     return geometry;
   }
-  // A view into the input-size storage: cv::resize keeps a destination of the right size
-  // and type, so frames of any size reuse one buffer.
-  cv::Mat resized(geometry.resized_height, geometry.resized_width, CV_8UC3, resized_storage_.data);
-  cv::resize(bgr, resized, resized.size(), 0, 0, cv::INTER_LINEAR);
-  write_tensor(resized, geometry, tensor, batch_index);
+  write_resized(bgr, geometry, tensor, batch_index);
   return geometry;
 }
 
@@ -324,6 +421,9 @@ Geometry Preprocessor::run(const cv::UMat& frame, Tensor& tensor, int batch_inde
   check_slot(tensor, batch_index);
   const cv::UMat& bgr = as_bgr(frame, converted_device_);
   const Geometry geometry = compute_geometry(spec_, bgr.cols, bgr.rows);
+  // A view into the input-size storage: cv::resize keeps a destination of the right size
+  // and type, so frames of any size reuse one buffer.
+  if (resized_storage_.empty()) resized_storage_.create(spec_.height, spec_.width, CV_8UC3);
   cv::Mat resized(geometry.resized_height, geometry.resized_width, CV_8UC3, resized_storage_.data);
   if (geometry.resized_width == bgr.cols && geometry.resized_height == bgr.rows) {
     bgr.copyTo(resized);

@@ -1,6 +1,7 @@
-// Preprocessing: geometry formulas and round trips, the fused conversion checked pixel by
-// pixel against cv::resize + cv::copyMakeBorder + a per-pixel normalisation, the batch
-// slot, the OpenCL (UMat) path and setup errors.
+// Preprocessing: geometry formulas and round trips, the fused resize + conversion checked
+// pixel by pixel against cv::resize + cv::copyMakeBorder + a per-pixel normalisation (and
+// level for level, bit-exact, over many random and edge sizes), the batch slot, the
+// OpenCL (UMat) path and setup errors.
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <opencv2/core/ocl.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "detflow/error.h"
@@ -213,6 +215,178 @@ INSTANTIATE_TEST_SUITE_P(AllCombinations, PreprocessMatchesReference,
                                                               ElementType::uint8),
                                             ::testing::Values(ResizeMode::letterbox_center,
                                                               ResizeMode::letterbox_top_left, ResizeMode::stretch)));
+
+// The fused resize against cv::resize(INTER_LINEAR) + cv::copyMakeBorder, level for
+// level. With identity normalisation every element type holds the 8-bit level exactly
+// (float16 represents 0..255 exactly), so a single rounding difference anywhere in the
+// resize is a mismatch.
+PreprocessSpec identity_spec(int width, int height, ResizeMode mode, Layout layout, ColorOrder color,
+                             ElementType type) {
+  PreprocessSpec spec = make_spec(width, height, mode);
+  spec.layout = layout;
+  spec.color = color;
+  spec.type = type;
+  spec.scale = 1.0;
+  spec.pad_value = 114.0;
+  return spec;
+}
+
+cv::Mat reference_letterbox(const cv::Mat& frame, const PreprocessSpec& spec) {
+  const Geometry geometry = compute_geometry(spec, frame.cols, frame.rows);
+  cv::Mat resized;
+  cv::resize(frame, resized, cv::Size(geometry.resized_width, geometry.resized_height), 0, 0, cv::INTER_LINEAR);
+  const int left = static_cast<int>(geometry.pad_left);
+  const int top = static_cast<int>(geometry.pad_top);
+  cv::Mat padded;
+  cv::copyMakeBorder(resized, padded, top, spec.height - top - resized.rows, left, spec.width - left - resized.cols,
+                     cv::BORDER_CONSTANT, cv::Scalar::all(spec.pad_value));
+  return padded;
+}
+
+double element_value(const Tensor& tensor, std::size_t index) {
+  switch (tensor.type()) {
+    case ElementType::float32:
+      return tensor.data<float>()[index];
+    case ElementType::float16:
+      return half_to_float(tensor.data<std::uint16_t>()[index]);
+    default:
+      return tensor.data<std::uint8_t>()[index];
+  }
+}
+
+// Number of elements of slot 0 that differ from `padded` (an 8-bit BGR image of the input
+// size); the first few are reported.
+std::size_t count_level_mismatches(const Tensor& tensor, const cv::Mat& padded, const PreprocessSpec& spec) {
+  std::size_t mismatches = 0;
+  for (int y = 0; y < spec.height; ++y) {
+    for (int x = 0; x < spec.width; ++x) {
+      const cv::Vec3b pixel = padded.at<cv::Vec3b>(y, x);
+      for (int channel = 0; channel < 3; ++channel) {
+        const int source_channel = spec.color == ColorOrder::rgb ? 2 - channel : channel;
+        const std::size_t position = spec.layout == Layout::nchw
+                                         ? static_cast<std::size_t>((channel * spec.height + y) * spec.width + x)
+                                         : static_cast<std::size_t>((y * spec.width + x) * 3 + channel);
+        const double actual = element_value(tensor, position);
+        if (actual != pixel[source_channel] && ++mismatches <= 3) {
+          ADD_FAILURE() << "x " << x << " y " << y << " channel " << channel << ": " << actual
+                        << " != " << int(pixel[source_channel]);
+        }
+      }
+    }
+  }
+  return mismatches;
+}
+
+class FusedResizeIsBitExact : public ::testing::TestWithParam<ConversionCase> {};
+
+TEST_P(FusedResizeIsBitExact, RandomAndEdgeSizesEqualCvResize) {
+  const auto [layout, color, type, mode] = GetParam();
+  cv::RNG rng(static_cast<std::uint64_t>(1000 + 100 * int(layout) + 30 * int(color) + 7 * int(type) + int(mode)));
+  // Input sizes: square, landscape, portrait, tiny, odd; each Preprocessor sees many
+  // frame sizes in turn, so its cached tables are rebuilt (and reused) along the way.
+  const std::vector<cv::Size> inputs = {{64, 64}, {97, 61}, {45, 130}, {1, 1}, {3, 7}};
+  for (const cv::Size input : inputs) {
+    const PreprocessSpec spec = identity_spec(input.width, input.height, mode, layout, color, type);
+    Preprocessor preprocessor(spec);
+    Tensor tensor;
+    preprocessor.prepare(tensor);
+    std::vector<cv::Size> frames = {{1, 1},
+                                    {1, 57},
+                                    {57, 1},
+                                    {2, 3},
+                                    {input.width * 2, input.height * 2},          // exact 2x (area path)
+                                    {input.width / 2 + 1, input.height / 3 + 1},  // upscale
+                                    {input.width + 1, input.height},
+                                    {input.width, input.height + 1},  // near identity
+                                    {333, 101},
+                                    {101, 333},
+                                    {768, 576}};
+    for (int i = 0; i < 12; ++i) frames.emplace_back(rng.uniform(1, 400), rng.uniform(1, 400));
+    frames.push_back(frames[frames.size() - 3]);  // a size seen before, with other sizes between
+    int seed = 0;
+    for (const cv::Size size : frames) {
+      SCOPED_TRACE(std::to_string(size.width) + "x" + std::to_string(size.height) + " -> " +
+                   std::to_string(input.width) + "x" + std::to_string(input.height));
+      const cv::Mat frame = random_frame(size.width, size.height, ++seed);
+      preprocessor.run(frame, tensor);
+      EXPECT_EQ(count_level_mismatches(tensor, reference_letterbox(frame, spec), spec), 0u);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCombinations, FusedResizeIsBitExact,
+                         ::testing::Combine(::testing::Values(Layout::nchw, Layout::nhwc),
+                                            ::testing::Values(ColorOrder::bgr, ColorOrder::rgb),
+                                            ::testing::Values(ElementType::float32, ElementType::float16,
+                                                              ElementType::uint8),
+                                            ::testing::Values(ResizeMode::letterbox_center,
+                                                              ResizeMode::letterbox_top_left, ResizeMode::stretch)));
+
+TEST(Preprocess, FusedResizeOfManyRandomSizesEqualsCvResize) {
+  // Down- and upscaling in each axis independently, odd sizes, one-pixel rows and columns.
+  cv::RNG rng(4242);
+  int mismatching_cases = 0;
+  for (int i = 0; i < 300; ++i) {
+    const int input_width = rng.uniform(1, 160);
+    const int input_height = rng.uniform(1, 160);
+    const int frame_width = i % 25 == 0 ? 1 : rng.uniform(1, 320);
+    const int frame_height = i % 25 == 1 ? 1 : rng.uniform(1, 320);
+    const PreprocessSpec spec = identity_spec(input_width, input_height, ResizeMode::stretch, Layout::nchw,
+                                              ColorOrder::rgb, ElementType::uint8);
+    Preprocessor preprocessor(spec);
+    Tensor tensor;
+    preprocessor.prepare(tensor);
+    const cv::Mat frame = random_frame(frame_width, frame_height, 500 + i);
+    preprocessor.run(frame, tensor);
+    const std::size_t mismatches = count_level_mismatches(tensor, reference_letterbox(frame, spec), spec);
+    if (mismatches != 0) {
+      ++mismatching_cases;
+      ADD_FAILURE() << frame_width << "x" << frame_height << " -> " << input_width << "x" << input_height << ": "
+                    << mismatches << " elements differ";
+    }
+  }
+  EXPECT_EQ(mismatching_cases, 0);
+}
+
+TEST(Preprocess, FusedResizeReadsRegionsOfInterestByRow) {
+  // A view into a larger image: rows are `step` bytes apart and the SIMD gathers must not
+  // read past the view's right edge into pixels that are not part of the frame.
+  const cv::Mat large = random_frame(240, 180, 77);
+  for (const cv::Rect region : {cv::Rect(3, 5, 101, 77), cv::Rect(200, 0, 40, 180), cv::Rect(0, 179, 240, 1)}) {
+    const cv::Mat view = large(region);
+    ASSERT_FALSE(view.isContinuous() && region.height > 1);
+    const PreprocessSpec spec =
+        identity_spec(64, 48, ResizeMode::letterbox_center, Layout::nchw, ColorOrder::rgb, ElementType::float32);
+    Preprocessor preprocessor(spec);
+    Tensor tensor;
+    preprocessor.prepare(tensor);
+    preprocessor.run(view, tensor);
+    EXPECT_EQ(count_level_mismatches(tensor, reference_letterbox(view.clone(), spec), spec), 0u);
+  }
+}
+
+// The frames the reference detections were made from: 768x576 -> 416 and 810x1080 -> 640,
+// float32 NCHW RGB / 255 as the YOLO models take them, equal to cv::resize +
+// copyMakeBorder + normalisation, and the levels equal exactly.
+TEST(Preprocess, SharedFramesEqualCvResizeLetterbox) {
+  for (const auto& [name, size] : {std::pair<std::string, int>{"media/dog.jpg", 416}, {"media/bus.jpg", 640}}) {
+    DETFLOW_SHARED_FILE(path, name);
+    const cv::Mat frame = cv::imread(path.string(), cv::IMREAD_COLOR);
+    ASSERT_FALSE(frame.empty()) << path;
+    SCOPED_TRACE(name);
+    PreprocessSpec spec = make_spec(size, size, ResizeMode::letterbox_center);
+    Preprocessor normalising(spec);
+    Tensor tensor;
+    normalising.prepare(tensor);
+    normalising.run(frame, tensor);
+    expect_slot_equals_reference(tensor, 0, reference_values(frame, spec), ElementType::float32);
+    spec = identity_spec(size, size, ResizeMode::letterbox_center, Layout::nchw, ColorOrder::rgb, ElementType::uint8);
+    Preprocessor levels(spec);
+    levels.prepare(tensor);
+    levels.run(frame, tensor);
+    EXPECT_EQ(count_level_mismatches(tensor, reference_letterbox(frame, spec), spec), 0u);
+  }
+}
 
 TEST(Preprocess, TensorShapeFollowsLayoutAndBatch) {
   PreprocessSpec spec = make_spec(32, 24, ResizeMode::stretch);

@@ -1,11 +1,16 @@
 // detflow/pre/preprocess.h — one pass from a BGR frame to an engine input tensor.
 //
-// Preprocessor owns its scratch buffers (a resized 8-bit image of the input size at most)
-// and reuses them, so steady-state calls allocate nothing. It never builds a full-size
-// float image: the frame is resized in 8 bits and converted, normalised, colour-swapped
-// and laid out (NCHW or NHWC) in one loop straight into the tensor, padding included
-// (float32 NCHW: SIMD gain/offset; float16, uint8 and NHWC: per-channel tables of the 256
-// normalised levels). A frame whose resized size equals its own size is not resized.
+// Preprocessor owns its scratch buffers and reuses them, so steady-state calls allocate
+// nothing. It builds no resized or float image: a cv::Mat frame is resized bilinearly
+// straight into the tensor, row by row (two horizontally resized source rows at a time),
+// converted, normalised, colour-swapped and laid out (NCHW or NHWC) in the same pass,
+// padding included (float32: SIMD gain/offset, except NHWC frames that need no resize;
+// float16 and uint8: per-channel tables of the 256 normalised levels). The resize
+// reproduces cv::resize(INTER_LINEAR) of OpenCV 4.x on 8-bit images bit for bit (its
+// 11-bit fixed-point weights and rounding), so the tensor equals cv::resize +
+// cv::copyMakeBorder + the normalisation. A frame whose resized size equals its own size
+// is not resized. The cv::UMat path resizes with cv::resize on the device into an 8-bit
+// scratch image, then converts on the host.
 // Thread-safety: one Preprocessor per thread (it keeps scratch state); copies get their
 // own scratch. The spec is const.
 // Units: pixels; scale and padding map input-tensor pixels to source pixels (Geometry).
@@ -20,6 +25,22 @@
 #include "detflow/tensor.h"
 
 namespace detflow {
+
+namespace detail {
+// Internal to Preprocessor (not part of the API): the fused resize's tables for one frame
+// size and resized size, as cv::resize(INTER_LINEAR) computes them for 8-bit images.
+struct LinearResizeTables {
+  int source_width = 0;
+  int source_height = 0;
+  int width = 0;  // resized size
+  int height = 0;
+  int vector_columns = 0;                   // leading columns whose source pair can be read 8 bytes at once
+  std::vector<int> column_offset;           // per column: byte offset of the left source pixel
+  std::vector<std::int16_t> column_weight;  // per column: the two source pixels' weights (sum 2048)
+  std::vector<int> row_source;              // per row: the two source rows (clamped to the frame)
+  std::vector<std::int16_t> row_weight;     // per row: the two source rows' weights
+};
+}  // namespace detail
 
 enum class ResizeMode : std::uint8_t {
   letterbox_center,    // Ultralytics: keep aspect, pad both sides (left/top = round(pad/2 - 0.1))
@@ -106,6 +127,9 @@ class Preprocessor {
   // Converts the 8-bit BGR image `resized` (the geometry's resized size, placed at its
   // padding offsets) and the padding into slot `batch_index` of `tensor`.
   void write_tensor(const cv::Mat& resized, const Geometry& geometry, Tensor& tensor, int batch_index) const;
+  // Resizes the 8-bit BGR `frame` to the geometry's resized size and writes it, with the
+  // padding, into slot `batch_index` of `tensor` in one pass (no resized image).
+  void write_resized(const cv::Mat& frame, const Geometry& geometry, Tensor& tensor, int batch_index);
 
   PreprocessSpec spec_;
   // Normalised value of each 8-bit level, per tensor channel (already in tensor colour
@@ -113,11 +137,14 @@ class Preprocessor {
   std::vector<float> value_table_f32_;
   std::vector<std::uint16_t> value_table_f16_;
   std::vector<std::uint8_t> value_table_u8_;
-  std::array<float, 3> channel_gain_{};    // value = level * gain + offset (float32 fast path)
-  std::array<float, 3> channel_offset_{};  // per tensor channel
-  std::array<int, 3> source_channel_{};    // BGR channel feeding each tensor channel
-  cv::Mat resized_storage_;                // input-size 8-bit scratch; resized images are views into it
-  cv::Mat converted_;                      // CV_8UC1/CV_8UC4 frames converted to BGR
+  std::array<float, 3> channel_gain_{};       // value = level * gain + offset (float32 fast path)
+  std::array<float, 3> channel_offset_{};     // per tensor channel
+  std::array<int, 3> source_channel_{};       // BGR channel feeding each tensor channel
+  cv::Mat resized_storage_;                   // UMat path: input-size 8-bit scratch; resized images are views into it
+  detail::LinearResizeTables resize_tables_;  // for the last frame size (rebuilt when it changes)
+  std::vector<std::int16_t> resize_rows_;     // two horizontally resized source rows, one plane per channel
+  std::vector<std::uint8_t> level_row_;       // one resized row's 8-bit levels, one plane per channel
+  cv::Mat converted_;                         // CV_8UC1/CV_8UC4 frames converted to BGR
   cv::UMat resized_device_;
   cv::UMat converted_device_;
 };
