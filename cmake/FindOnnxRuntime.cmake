@@ -1,7 +1,7 @@
 # FindOnnxRuntime: ONNX Runtime's C/C++ API from an official release layout
 # (ROOT/include/onnxruntime_cxx_api.h, ROOT/lib/libonnxruntime.so).
 # Looked for in: -DONNXRUNTIME_ROOT, $ENV{ONNXRUNTIME_ROOT}, then the bootstrap cache
-# ($HOME/.cache/detflow/onnxruntime). Defines OnnxRuntime::OnnxRuntime, OnnxRuntime_FOUND,
+# ($DETFLOW_CACHE_DIR/onnxruntime, else $HOME/.cache/detflow/onnxruntime). Defines OnnxRuntime::OnnxRuntime, OnnxRuntime_FOUND,
 # OnnxRuntime_ROOT and OnnxRuntime_VERSION.
 set(_ort_hints)
 if(ONNXRUNTIME_ROOT)
@@ -9,6 +9,9 @@ if(ONNXRUNTIME_ROOT)
 endif()
 if(DEFINED ENV{ONNXRUNTIME_ROOT})
   list(APPEND _ort_hints "$ENV{ONNXRUNTIME_ROOT}")
+endif()
+if(DEFINED ENV{DETFLOW_CACHE_DIR})
+  list(APPEND _ort_hints "$ENV{DETFLOW_CACHE_DIR}/onnxruntime")
 endif()
 if(DEFINED ENV{HOME})
   list(APPEND _ort_hints "$ENV{HOME}/.cache/detflow/onnxruntime")

@@ -21,7 +21,9 @@ namespace {
 // Sessions kept in static objects can outlive any other static, so the environment is
 // created once and deliberately never destroyed.
 Ort::Env& environment() {
-  static Ort::Env* const env = new Ort::Env(ORT_LOGGING_LEVEL_WARNING, "detflow");
+  // ERROR, not WARNING: ONNX Runtime warns about every initializer its optimiser removes,
+  // which buries detflow's own one-line reports; real failures still surface as exceptions.
+  static Ort::Env* const env = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "detflow");
   return *env;
 }
 

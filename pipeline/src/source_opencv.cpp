@@ -27,8 +27,15 @@ class OpenCvCaptureSource final : public Source {
     int failures = 0;
     while (!stopped_.load()) {
       if (capture_.read(frame.image) && !frame.image.empty()) {
+        // FFmpeg's position includes the container's start offset (an MP4 edit list or
+        // B-frame delay puts frame 0 at 40-80 ms): report times from the first frame.
         const double position_ms = capture_.get(cv::CAP_PROP_POS_MSEC);
-        frame.pts_ms = info_.live || position_ms < 0 ? -1.0 : position_ms;
+        if (info_.live || position_ms < 0) {
+          frame.pts_ms = -1.0;
+        } else {
+          if (first_position_ms_ < 0) first_position_ms_ = position_ms;
+          frame.pts_ms = position_ms - first_position_ms_;
+        }
         ++frames_delivered_;
         return true;
       }
@@ -73,6 +80,7 @@ class OpenCvCaptureSource final : public Source {
   std::string label_;
   bool loop_ = false;
   std::int64_t frames_delivered_ = 0;
+  double first_position_ms_ = -1.0;  // FFmpeg position of the first frame read
   std::atomic<bool> stopped_{false};
   mutable std::mutex counters_mutex_;
   SourceCounters counters_;

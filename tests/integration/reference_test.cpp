@@ -25,6 +25,11 @@ struct ReferenceCase {
   std::string engine;  // "onnxruntime" | "opencv"
 };
 
+// Readable names in ctest's listing instead of the parameter's bytes.
+void PrintTo(const ReferenceCase& reference_case, std::ostream* out) {
+  *out << reference_case.model << " on " << reference_case.media << " with " << reference_case.engine;
+}
+
 std::vector<ReferenceCase> reference_cases() {
   std::vector<ReferenceCase> cases;
   const auto reference_dir = test::shared_file("reference");
