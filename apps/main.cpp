@@ -1,5 +1,6 @@
 // detflow: the command line. Subcommands register themselves (commands.h); main() sets up
 // signals and logging, parses, runs the chosen subcommand and maps failures to exit codes.
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -8,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <opencv2/core/utils/logger.hpp>
 
 #include "commands.h"
 #include "detflow/error.h"
@@ -39,6 +41,12 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("detflow");
   logger->set_pattern("detflow: %^%l%$: %v");
   spdlog::set_default_logger(logger);
+
+  // OpenCV prints warnings about its OpenCL tuning cache and probe builds that say nothing
+  // a user can act on; detflow reports fallbacks itself. OPENCV_LOG_LEVEL still wins.
+  if (std::getenv("OPENCV_LOG_LEVEL") == nullptr) {
+    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
+  }
 
   ShutdownWatcher watcher;
   CLI::App app("detflow: real-time ONNX object detection on CPU edge boards", "detflow");
