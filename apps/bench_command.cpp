@@ -104,6 +104,7 @@ int run_bench_command(const BenchFlags& flags) {
   options.memory_budget_bytes = flags.memory_budget_mb << 20;
   options.workers = given("engine.workers") ? config.engine.workers : 0;
   options.threads = config.engine.threads;
+  options.max_in_flight = config.pipeline.max_in_flight;
   options.loop_threads = flags.loop_threads;
   options.cores = flags.cores;
   options.output_video = flags.output_video;
@@ -143,6 +144,8 @@ CommandAction add_bench_command(CLI::App& app) {
                "pipeline inference workers (default: as detflow run, or the sweep's best)");
   add_key_flag(*command, *flags, "--threads", "engine.threads", "N",
                "intra-op threads per worker (0: cores / workers)");
+  add_key_flag(*command, *flags, "--max-in-flight", "pipeline.max_in_flight", "N",
+               "pipeline frames in flight (0: 2 x workers)");
   add_key_flag(*command, *flags, "--target", "engine.target", "TARGET", "engine target of the pipeline");
   add_key_flag(*command, *flags, "--conf", "model.conf", "SCORE", "score threshold");
   add_key_flag(*command, *flags, "--iou", "model.iou", "IOU", "NMS IoU threshold");

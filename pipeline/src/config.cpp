@@ -394,6 +394,11 @@ std::vector<Entry> build_registry() {
   add(boolean_entry(
       "source.loop", "files: start again at the end (demos, soak tests)",
       [](auto& config) -> auto& { return config.source.loop; }));
+  add(choice_entry<std::string>(
+      "source.video_reader", {{"auto", "auto"}, {"opencv", "opencv"}, {"gstreamer", "gstreamer"}},
+      "video files: auto reads with FFmpeg (frames identical to cv2.VideoCapture) and falls back to GStreamer; "
+      "gstreamer lets decodebin pick hardware decoders",
+      [](auto& config) -> auto& { return config.source.video_reader; }));
 
   // model
   add(path_entry(
