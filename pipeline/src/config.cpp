@@ -468,7 +468,7 @@ std::vector<Entry> build_registry() {
 
   // pipeline
   add(integer_entry<int>(
-      "pipeline.max_in_flight", 0, 1024, "2 x workers",
+      "pipeline.max_in_flight", 0, 1024, "workers when live, 2 x workers for files",
       "frames between capture and output at most (bounds memory and latency)",
       [](auto& config) -> auto& { return config.pipeline.max_in_flight; }));
   add(integer_entry<std::int64_t>(

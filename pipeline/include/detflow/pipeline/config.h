@@ -40,7 +40,7 @@ struct EngineConfig {
 };
 
 struct PipelineConfig {
-  int max_in_flight = 0;        // 0: 2 x workers
+  int max_in_flight = 0;        // 0: workers for live sources, 2 x workers for files
   std::int64_t max_frames = 0;  // 0: no limit
   double stats_interval_s = 0;  // 0: statistics only at the end
   bool progress = true;
