@@ -411,12 +411,13 @@ std::optional<std::string> convert_float16_to_float32(onnx::ModelProto& model) {
 namespace {
 
 // The weight as float: (w_q - zero_point) * scale, with scale and zero point per tensor or per
-// slice along `axis` (output channels for Conv weights, columns for MatMul's B).
-std::vector<float> dequantize_weight(const TensorProto& weight, const TensorProto* zero_point, const TensorProto& scale,
+// slice along `axis` (output channels for Conv weights, columns for MatMul's B). Without a scale,
+// the integers w_q - zero_point themselves (exact in float: |w_q - zero_point| <= 255).
+std::vector<float> dequantize_weight(const TensorProto& weight, const TensorProto* zero_point, const TensorProto* scale,
                                      std::size_t axis) {
   const Shape shape = dims_of(weight);
   const std::vector<double> quantized = values_as_double(weight);
-  const std::vector<double> scales = values_as_double(scale);
+  const std::vector<double> scales = scale ? values_as_double(*scale) : std::vector<double>{1.0};
   const std::vector<double> zero_points = zero_point ? values_as_double(*zero_point) : std::vector<double>{0.0};
   const std::int64_t axis_size = axis < shape.size() ? shape[axis] : 1;
   const std::int64_t inner =
@@ -456,17 +457,20 @@ bool scale_follows_weight_axis(const Shape& scale, const Shape& weight, bool con
   return aligned == 1 && !weight.empty() && scale[position] == weight.front();
 }
 
-}  // namespace
-
-std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
+// The two forms of pass 6 share the pattern matching; `exact` selects the integer form.
+std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool exact) {
   auto& graph = *model.mutable_graph();
   const GraphIndex index(graph);
   std::vector<bool> remove(static_cast<std::size_t>(graph.node_size()), false);
   std::vector<TensorProto> new_initializers;
   std::unordered_set<std::string> taken_names;
-  // DynamicQuantizeLinear node position -> the name of its fake-quantised output (one per node,
-  // shared by every ConvInteger/MatMulInteger reading that node's x_q).
-  std::unordered_map<int, std::string> fake_quantized;
+  // DynamicQuantizeLinear node position -> the names of its replacement's outputs (one node per
+  // DynamicQuantizeLinear, shared by every ConvInteger/MatMulInteger reading its x_q).
+  struct QuantizedNames {
+    std::string integers;  // q - zero_point
+    std::string scale;
+  };
+  std::unordered_map<int, QuantizedNames> fake_quantized;
   int convolutions = 0;
   int matrix_products = 0;
   int left_alone = 0;
@@ -518,27 +522,72 @@ std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
       continue;
     }
     const std::size_t axis = is_conv ? 0 : static_cast<std::size_t>(std::max(weight->dims_size() - 1, 0));
-    const std::string name = fresh_name(index, taken_names, node.input(1) + "_dequantized");
-    TensorProto dequantized;
-    dequantized.set_name(name);
-    store_floats(dequantized, dims_of(*weight), dequantize_weight(*weight, weight_zero_point, *weight_scale, axis));
-    new_initializers.push_back(std::move(dequantized));
-
     const int quantize_position = index.producer.at(quantize->output(0));
     auto [entry, created] = fake_quantized.try_emplace(quantize_position);
+    if (!exact) {
+      const std::string name = fresh_name(index, taken_names, node.input(1) + "_dequantized");
+      TensorProto dequantized;
+      dequantized.set_name(name);
+      store_floats(dequantized, dims_of(*weight), dequantize_weight(*weight, weight_zero_point, weight_scale, axis));
+      new_initializers.push_back(std::move(dequantized));
+      // Not "..._quantized": OpenCV 4.6's importer takes a node output whose name ends in
+      // "quantized" for an int8 tensor and looks for "<prefix>scale" / "<prefix>zero_point" blobs.
+      if (created) entry->second.integers = fresh_name(index, taken_names, quantize->input(0) + "_qdq");
+      const std::string output = rescale->output(0);
+      remove[static_cast<std::size_t>(index.producer.at(cast->output(0)))] = true;
+      remove[static_cast<std::size_t>(index.producer.at(rescale->output(0)))] = true;
+      node.set_op_type(is_conv ? "Conv" : "MatMul");
+      node.clear_input();
+      node.add_input(entry->second.integers);
+      node.add_input(name);
+      node.clear_output();
+      node.add_output(output);
+      ++(is_conv ? convolutions : matrix_products);
+      continue;
+    }
+    const std::string name = fresh_name(index, taken_names, node.input(1) + "_integer");
+    TensorProto integer_weight;
+    integer_weight.set_name(name);
+    store_floats(integer_weight, dims_of(*weight), dequantize_weight(*weight, weight_zero_point, nullptr, axis));
+    new_initializers.push_back(std::move(integer_weight));
+    const std::string scale_name = fresh_name(index, taken_names, node.input(1) + "_step");
+    TensorProto weight_steps;
+    weight_steps.set_name(scale_name);
+    const std::vector<float> scales = to_floats(values_as_double(*weight_scale));
+    store_floats(weight_steps, {static_cast<std::int64_t>(scales.size())}, scales);
+    new_initializers.push_back(std::move(weight_steps));
+
     // Not "..._quantized": OpenCV 4.6's importer takes a node output whose name ends in
     // "quantized" for an int8 tensor and looks for "<prefix>scale" / "<prefix>zero_point" blobs.
-    if (created) entry->second = fresh_name(index, taken_names, quantize->input(0) + "_qdq");
-    const std::string input = entry->second;
-    const std::string output = rescale->output(0);
+    if (created) {
+      entry->second.integers = fresh_name(index, taken_names, quantize->input(0) + "_steps");
+      entry->second.scale = fresh_name(index, taken_names, quantize->input(0) + "_step_size");
+    }
+    const std::string sum = fresh_name(index, taken_names, node.output(0) + "_sum");
     remove[static_cast<std::size_t>(index.producer.at(cast->output(0)))] = true;
-    remove[static_cast<std::size_t>(index.producer.at(rescale->output(0)))] = true;
+    // The rescale Mul becomes the rescale layer: Cast(sum) * (x_scale * w_scale).
+    auto& rescale_node = *graph.mutable_node(index.producer.at(rescale->output(0)));
+    const std::string output = rescale_node.output(0);
+    rescale_node.set_op_type(integer_rescale_op);
+    rescale_node.clear_input();
+    rescale_node.add_input(sum);
+    rescale_node.add_input(entry->second.scale);
+    rescale_node.add_input(scale_name);
+    rescale_node.clear_attribute();
+    auto& channel_axis = *rescale_node.add_attribute();
+    channel_axis.set_name("axis");
+    channel_axis.set_type(onnx::AttributeProto::INT);
+    channel_axis.set_i(is_conv ? 1 : -1);
+    auto& constants = *rescale_node.add_attribute();
+    constants.set_name(constant_inputs_attribute);
+    constants.set_type(onnx::AttributeProto::INTS);
+    constants.add_ints(2);
     node.set_op_type(is_conv ? "Conv" : "MatMul");
     node.clear_input();
-    node.add_input(input);
+    node.add_input(entry->second.integers);
     node.add_input(name);
     node.clear_output();
-    node.add_output(output);
+    node.add_output(sum);
     ++(is_conv ? convolutions : matrix_products);
   }
   if (convolutions + matrix_products == 0) return std::nullopt;
@@ -549,10 +598,11 @@ std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
     if (const auto found = fake_quantized.find(position); found != fake_quantized.end()) {
       const auto& quantize = graph.node(position);
       auto& fake = *rebuilt.Add();
-      fake.set_op_type(fake_quantize_op);
-      fake.set_name(quantize.name() + "_fake_quantize");
+      fake.set_op_type(exact ? dynamic_quantize_op : fake_quantize_op);
+      fake.set_name(quantize.name() + (exact ? "_integer" : "_fake_quantize"));
       fake.add_input(quantize.input(0));
-      fake.add_output(found->second);
+      fake.add_output(found->second.integers);
+      if (exact) fake.add_output(found->second.scale);
     }
     if (!remove[static_cast<std::size_t>(position)]) rebuilt.Add(std::move(*graph.mutable_node(position)));
   }
@@ -560,13 +610,129 @@ std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
   for (auto& tensor : new_initializers) *graph.add_initializer() = std::move(tensor);
   // The scale products and DynamicQuantizeLinear nodes are now unused.
   remove_dead_code(graph);
+  if (!exact) {
+    std::ostringstream note;
+    note << "dynamic int8: " << fake_quantized.size() << " DynamicQuantizeLinear -> " << fake_quantize_op << ", "
+         << convolutions << " ConvInteger -> Conv, " << matrix_products
+         << " MatMulInteger -> MatMul on dequantized weights (activations quantised as ONNX Runtime does)";
+    if (left_alone > 0) note << " (" << left_alone << " integer nodes not in the DynamicQuantizeLinear pattern kept)";
+    return note.str();
+  }
+  // Float MatMuls of two computed tensors (attention) and Softmax: ONNX Runtime folds a Transpose
+  // of the last two axes and a scalar Mul feeding it into FusedMatMul (transA/transB, alpha) and
+  // sums in MLAS's SGEMM order; its Softmax uses MLAS's exp. detflow's layers repeat both.
+  int matmuls = 0;
+  int softmaxes = 0;
+  {
+    const GraphIndex fused_index(graph);
+    auto only_consumer_is = [&](const std::string& value, const onnx::NodeProto& reader) {
+      const auto found = fused_index.consumers.find(value);
+      return found != fused_index.consumers.end() && found->second.size() == 1 &&
+             &graph.node(found->second.front()) == &reader && !fused_index.graph_outputs.contains(value);
+    };
+    auto producer = [&](const std::string& value) -> onnx::NodeProto* {
+      const auto found = fused_index.producer.find(value);
+      return found == fused_index.producer.end() ? nullptr : graph.mutable_node(found->second);
+    };
+    auto swaps_last_two = [&](const onnx::NodeProto& transpose) {
+      const auto* perm = find_attribute(transpose, "perm");
+      if (perm == nullptr || perm->ints_size() < 2) return false;
+      const int rank = perm->ints_size();
+      for (int axis = 0; axis < rank - 2; ++axis) {
+        if (perm->ints(axis) != axis) return false;
+      }
+      return perm->ints(rank - 2) == rank - 1 && perm->ints(rank - 1) == rank - 2;
+    };
+    for (int position = 0; position < graph.node_size(); ++position) {
+      auto& node = *graph.mutable_node(position);
+      if (!node.domain().empty()) continue;
+      if (node.op_type() == "Softmax" && model.opset_import_size() > 0) {
+        std::int64_t opset = 0;
+        for (const auto& import : model.opset_import()) {
+          if (import.domain().empty() || import.domain() == "ai.onnx") opset = import.version();
+        }
+        if (opset >= 13) {  // one-axis semantics (older opsets flatten to 2-D)
+          node.set_op_type(softmax_op);
+          ++softmaxes;
+        }
+        continue;
+      }
+      if (node.op_type() != "MatMul" || node.input_size() != 2 || fused_index.constant(node.input(0)) ||
+          fused_index.constant(node.input(1))) {
+        continue;
+      }
+      float alpha = 1.0f;
+      bool transposed[2] = {false, false};
+      std::string sources[2] = {node.input(0), node.input(1)};
+      for (int operand = 0; operand < 2; ++operand) {
+        onnx::NodeProto* transpose = producer(sources[operand]);
+        if (transpose && transpose->op_type() == "Transpose" && swaps_last_two(*transpose) &&
+            only_consumer_is(sources[operand], node)) {
+          transposed[operand] = true;
+          const onnx::NodeProto& reader = *transpose;
+          sources[operand] = transpose->input(0);
+          onnx::NodeProto* scale = producer(sources[operand]);
+          if (scale && scale->op_type() == "Mul" && only_consumer_is(sources[operand], reader)) {
+            for (int side = 0; side < 2; ++side) {
+              const TensorProto* factor = fused_index.constant(scale->input(side));
+              if (factor && factor->data_type() == TensorProto::FLOAT && element_count(dims_of(*factor)) == 1) {
+                alpha *= static_cast<float>(values_as_double(*factor).at(0));
+                sources[operand] = scale->input(1 - side);
+                break;
+              }
+            }
+          }
+        }
+      }
+      node.set_op_type(mlas_matmul_op);
+      node.set_input(0, sources[0]);
+      node.set_input(1, sources[1]);
+      auto add_attribute = [&](const char* name) -> onnx::AttributeProto& {
+        auto& attribute = *node.add_attribute();
+        attribute.set_name(name);
+        return attribute;
+      };
+      auto& alpha_attribute = add_attribute("alpha");
+      alpha_attribute.set_type(onnx::AttributeProto::FLOAT);
+      alpha_attribute.set_f(alpha);
+      for (int operand = 0; operand < 2; ++operand) {
+        auto& flag = add_attribute(operand == 0 ? "transA" : "transB");
+        flag.set_type(onnx::AttributeProto::INT);
+        flag.set_i(transposed[operand] ? 1 : 0);
+      }
+      ++matmuls;
+    }
+    // The folded Transpose/Mul nodes have no reader left.
+    remove_dead_code(graph);
+  }
+  // ONNX Runtime's Sigmoid is MLAS's rational approximation, a few ulp from OpenCV's
+  // 1 / (1 + exp(-x)); in a dynamic int8 network such ulps move values across quantisation steps
+  // and the per-tensor scales amplify them, so these models get MLAS's arithmetic (float models
+  // keep OpenCV's faster built-in, within 1e-6 there).
+  int sigmoids = 0;
+  for (auto& node : *graph.mutable_node()) {
+    if (node.op_type() == "Sigmoid" && node.domain().empty()) {
+      node.set_op_type(logistic_op);
+      ++sigmoids;
+    }
+  }
   std::ostringstream note;
-  note << "dynamic int8: " << fake_quantized.size() << " DynamicQuantizeLinear -> " << fake_quantize_op << ", "
-       << convolutions << " ConvInteger -> Conv, " << matrix_products
-       << " MatMulInteger -> MatMul on dequantized weights (activations quantised as ONNX Runtime does)";
+  note << "dynamic int8: " << fake_quantized.size() << " DynamicQuantizeLinear -> " << dynamic_quantize_op << ", "
+       << convolutions << " ConvInteger -> Conv, " << matrix_products << " MatMulInteger -> MatMul on integer "
+       << "steps and weights (exact integer sums), rescaled by " << integer_rescale_op << "; " << sigmoids
+       << " Sigmoid -> " << logistic_op << ", " << softmaxes << " Softmax -> " << softmax_op << ", " << matmuls
+       << " float MatMul -> " << mlas_matmul_op << " (ONNX Runtime's MLAS arithmetic)";
   if (left_alone > 0) note << " (" << left_alone << " integer nodes not in the DynamicQuantizeLinear pattern kept)";
   return note.str();
 }
+
+}  // namespace
+
+std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
+  return rewrite_dynamic_int8(model, false);
+}
+
+std::optional<std::string> reproduce_dynamic_int8(onnx::ModelProto& model) { return rewrite_dynamic_int8(model, true); }
 
 // ---- 5a. negative Unsqueeze axes -------------------------------------------------------------------
 
@@ -963,7 +1129,7 @@ RewriteResult rewrite_for_opencv(onnx::ModelProto model, const InputShapeDecisio
   // them would lose its shape), so they run after the passes that infer shapes.
   record(unsqueeze_axes_non_negative(model));
   record(use_custom_layers(model));
-  record(fake_quantize_dynamic_int8(model));
+  record(reproduce_dynamic_int8(model));
   record(split_input_to_attribute(model));
   record(add_convolution_kernel_shapes(model));
   if (!model.SerializeToString(&result.model_bytes)) {

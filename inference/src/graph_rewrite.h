@@ -31,12 +31,27 @@
 //      than its computed operand's.
 //   6. dynamic int8: each DynamicQuantizeLinear -> ConvInteger/MatMulInteger -> Cast ->
 //      Mul(activation scale x weight scale) chain, as ONNX Runtime's quantize_dynamic writes it,
-//      becomes DetflowDynamicQuantizeDequantize(x) -> float Conv/MatMul on dequantized weights
-//      w = (w_q - w_zero_point) * w_scale (per tensor or per output channel / column). The layer
-//      quantises x to uint8 and back exactly as ONNX Runtime's DynamicQuantizeLinear does, so
-//      Conv(fake_quant(x), w) = Cast(ConvInteger(x_q, w_q, x_zp, w_zp)) * x_scale * w_scale up to
-//      float summation order (the integer sum is exact in ONNX Runtime, float here). Integer
-//      nodes outside that pattern are left (OpenCV then refuses them, naming the op).
+//      is made to compute what ONNX Runtime 1.29's CPU provider computes, bit for bit where the
+//      arithmetic allows (reproduce_dynamic_int8):
+//      - DynamicQuantizeLinear -> DetflowDynamicQuantize: the integers q - zero_point (as float)
+//        and the scale, as ONNX Runtime quantises;
+//      - ConvInteger/MatMulInteger -> float Conv/MatMul of those integers and the integer weights
+//        w_q - w_zero_point: float sums integer products exactly in any order while partial sums
+//        stay below 2^24 (|q - zp| <= 255, |w - w_zp| <= 255), so OpenCV's kernels give ONNX
+//        Runtime's int32 sum;
+//      - Cast + Mul -> DetflowIntegerRescale: sum * (x_scale * w_scale), the scale product rounded
+//        first as the graph's Mul(x_scale, w_scale) does (w_scale per tensor or per output channel
+//        / column); a following bias Add stays an OpenCV Add;
+//      and, in such models only (a flipped quantisation step moves a whole tensor, so a few ulp
+//      matter): Sigmoid -> DetflowLogistic (MLAS's approximation), Softmax (opset >= 13) ->
+//      DetflowSoftmax (MLAS's exp and summation), and MatMul of two computed tensors ->
+//      DetflowMatMul with a preceding Transpose of the last two axes and scalar Mul folded into
+//      transA/transB and alpha, as ONNX Runtime's optimiser fuses them into FusedMatMul and MLAS
+//      SGEMM sums (see opencv_custom_layers.h). Integer nodes outside that pattern are left
+//      (OpenCV then refuses them, naming the op). fake_quantize_dynamic_int8 is the earlier,
+//      approximate form (DetflowDynamicQuantizeDequantize, float Conv/MatMul on dequantised
+//      weights, OpenCV's own Sigmoid/Softmax/MatMul): equal up to float summation order, which
+//      can flip quantisation steps; rewrite_for_opencv no longer uses it.
 //   7. Split sizes from an input (opset >= 13) -> the `split` attribute: OpenCV 4.6 reads only
 //      the attribute and otherwise splits into equal parts, silently.
 //   8. Conv kernel_shape: OpenCV 4.6 requires the attribute, which ONNX makes optional (it is
@@ -80,6 +95,7 @@ std::optional<std::string> divide_by_reciprocal(onnx::ModelProto& model);
 std::optional<std::string> expand_broadcast_constants(onnx::ModelProto& model);
 std::optional<std::string> unsqueeze_axes_non_negative(onnx::ModelProto& model);
 std::optional<std::string> use_custom_layers(onnx::ModelProto& model);
+std::optional<std::string> reproduce_dynamic_int8(onnx::ModelProto& model);
 std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model);
 std::optional<std::string> split_input_to_attribute(onnx::ModelProto& model);
 std::optional<std::string> add_convolution_kernel_shapes(onnx::ModelProto& model);

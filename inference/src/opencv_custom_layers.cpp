@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -209,6 +210,492 @@ class FakeQuantizeLayer final : public HostLayer {
       }
     });
   }
+};
+
+// ---- DynamicQuantizeLinear, integer form ----------------------------------------------------------
+
+// The parameters of ONNX Runtime's DynamicQuantizeLinear for one tensor (see the header): the
+// scale, and the representable step range [0 - zero_point, 255 - zero_point].
+struct QuantizationSteps {
+  float scale = 1.0f;
+  float lowest = 0.0f;
+  float highest = 255.0f;
+};
+
+QuantizationSteps quantization_of(const float* values, int count) {
+  double low = 0.0;
+  double high = 0.0;
+  if (count > 0) cv::minMaxIdx(cv::Mat(1, count, CV_32F, const_cast<float*>(values)), &low, &high);
+  const float range_min = std::min(static_cast<float>(low), 0.0f);
+  const float range_max = std::max(static_cast<float>(high), 0.0f);
+  QuantizationSteps steps;
+  steps.scale = range_max == range_min ? 1.0f : (range_max - range_min) / 255.0f;
+  const float zero_point = round_half_even(std::clamp(0.0f - range_min / steps.scale, 0.0f, 255.0f));
+  steps.lowest = 0.0f - zero_point;
+  steps.highest = 255.0f - zero_point;
+  return steps;
+}
+
+// Outputs q - zero_point (an integer in [-255, 255], as float) and the scale ([1, 1]), so that a
+// following float Conv/MatMul on integer weights sums integer products, which float adds exactly
+// in any order while the partial sums stay below 2^24: the same sum ONNX Runtime's integer kernels
+// compute, whatever order OpenCV's kernels use.
+class DynamicQuantizeLayer final : public HostLayer {
+ public:
+  explicit DynamicQuantizeLayer(const cv::dnn::LayerParams& params) : HostLayer(params) {}
+  static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) {
+    return cv::makePtr<DynamicQuantizeLayer>(params);
+  }
+
+  bool getMemoryShapes(const std::vector<MatShape>& inputs, int, std::vector<MatShape>& outputs,
+                       std::vector<MatShape>&) const override {
+    expect_inputs(1, all_shapes(inputs).size());
+    outputs = {inputs.at(0), MatShape{1, 1}};
+    return false;
+  }
+
+ protected:
+  void run(const std::vector<cv::Mat>& inputs, std::vector<cv::Mat>& outputs) override {
+    expect_inputs(1, inputs.size());
+    const auto count = static_cast<int>(inputs[0].total());
+    const float* source = inputs[0].ptr<float>();
+    const QuantizationSteps steps = quantization_of(source, count);
+    float* target = outputs.at(0).ptr<float>();
+    outputs.at(1).ptr<float>()[0] = steps.scale;
+    constexpr int block = 1 << 15;
+    cv::parallel_for_(cv::Range(0, (count + block - 1) / block), [&](const cv::Range& blocks) {
+      const int end = std::min(count, blocks.end * block);
+      for (int index = blocks.start * block; index < end; ++index) {
+        // As FakeQuantizeLayer: a true division, clamped to integer bounds, then rounded.
+        target[index] = round_half_even(std::min(std::max(source[index] / steps.scale, steps.lowest), steps.highest));
+      }
+    });
+  }
+};
+
+// Cast(integer sum) * (x_scale * w_scale): the rescale ONNX Runtime's quantize_dynamic graphs
+// apply after ConvInteger/MatMulInteger. The scale product is formed first, in float, as the
+// graph's Mul(x_scale, w_scale) does, then multiplies the sum: two float roundings, in that order.
+// Inputs: the sum, x_scale ([1, 1]) and the constant w_scale (one value, or one per channel on
+// `axis`; axis -1 is the last).
+class IntegerRescaleLayer final : public HostLayer {
+ public:
+  explicit IntegerRescaleLayer(const cv::dnn::LayerParams& params)
+      : HostLayer(params), axis_(params.get<int>("axis", 1)) {
+    if (constants_.size() != 1 || constant_positions_.front() != 2) fail(where(), "needs w_scale as constant input 2");
+  }
+  static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) {
+    return cv::makePtr<IntegerRescaleLayer>(params);
+  }
+
+  bool getMemoryShapes(const std::vector<MatShape>& inputs, int, std::vector<MatShape>& outputs,
+                       std::vector<MatShape>&) const override {
+    expect_inputs(3, all_shapes(inputs).size());
+    if (count_of(inputs.at(1)) != 1) fail(where(), "x_scale must be one value, got " + shape_text(inputs.at(1)));
+    const std::size_t channels = constants_.front().total();
+    const MatShape& sum = inputs.at(0);
+    if (channels != 1 && (sum.empty() || channels != static_cast<std::size_t>(sum[channel_axis(sum)]))) {
+      fail(where(), std::to_string(channels) + " weight scales do not match axis " + std::to_string(axis_) + " of " +
+                        shape_text(sum));
+    }
+    outputs.assign(1, sum);
+    return false;
+  }
+
+ protected:
+  void run(const std::vector<cv::Mat>& inputs, std::vector<cv::Mat>& outputs) override {
+    const cv::Mat& sum = inputs.at(0);
+    const float activation_scale = inputs.at(1).ptr<float>()[0];
+    const cv::Mat& weight_scales = inputs.at(2);
+    const MatShape shape = cv::dnn::shape(sum);
+    const std::size_t channels = weight_scales.total();
+    const std::size_t axis = channels == 1 ? 0 : channel_axis(shape);
+    const std::size_t outer = channels == 1 ? 1 : count_of(shape, 0, axis);
+    const std::size_t inner = channels == 1 ? sum.total() : count_of(shape, axis + 1, shape.size());
+    std::vector<float> products(channels);
+    for (std::size_t channel = 0; channel < channels; ++channel) {
+      products[channel] = activation_scale * weight_scales.ptr<float>()[channel];
+    }
+    const float* source = sum.ptr<float>();
+    float* target = outputs.at(0).ptr<float>();
+    for (std::size_t slice = 0; slice < outer * channels; ++slice) {
+      const float factor = products[slice % channels];
+      const float* from = source + slice * inner;
+      float* to = target + slice * inner;
+      for (std::size_t element = 0; element < inner; ++element) to[element] = from[element] * factor;
+    }
+  }
+
+ private:
+  std::size_t channel_axis(const MatShape& shape) const {
+    const int rank = static_cast<int>(shape.size());
+    const int axis = axis_ < 0 ? axis_ + rank : axis_;
+    if (axis < 0 || axis >= rank) fail(where(), "axis " + std::to_string(axis_) + " outside " + shape_text(shape));
+    return static_cast<std::size_t>(axis);
+  }
+
+  int axis_;
+};
+
+// ---- Sigmoid as ONNX Runtime's MLAS computes it -----------------------------------------------------
+
+// MLAS's logistic (the Eigen rational approximation) on x86-64 with FMA3: x clamped to [-18, 18],
+// odd polynomial p(x) / even polynomial q(x) in x^2 by fused multiply-adds (one rounding each),
+// + 0.5, negative results raised to 0. The coefficients are those of Eigen's float logistic.
+constexpr float logistic_alpha[] = {4.37031012579801e-11f, 1.15627324459942e-07f, 6.08574864600143e-05f,
+                                    8.51377133304701e-03f, 2.48287947061529e-01f};
+constexpr float logistic_beta[] = {6.10247389755681e-13f, 5.76102136993427e-09f, 6.29106785017040e-06f,
+                                   1.70198817374094e-03f, 1.16817656904453e-01f, 9.93151921023180e-01f};
+
+// One body for both builds below; std::fma is a single correctly rounded operation either way
+// (an instruction where the target has FMA, libm's exact fmaf elsewhere).
+#define DETFLOW_LOGISTIC_BODY                                                         \
+  for (std::size_t index = 0; index < count; ++index) {                               \
+    float value = source[index];                                                      \
+    value = -18.0f > value ? -18.0f : value; /* NaN passes through, as maxps/minps */ \
+    value = 18.0f < value ? 18.0f : value;                                            \
+    const float squared = value * value;                                              \
+    float p = std::fma(squared, logistic_alpha[0], logistic_alpha[1]);                \
+    p = std::fma(p, squared, logistic_alpha[2]);                                      \
+    p = std::fma(p, squared, logistic_alpha[3]);                                      \
+    p = std::fma(p, squared, logistic_alpha[4]);                                      \
+    float q = std::fma(squared, logistic_beta[0], logistic_beta[1]);                  \
+    q = std::fma(q, squared, logistic_beta[2]);                                       \
+    q = std::fma(q, squared, logistic_beta[3]);                                       \
+    q = std::fma(q, squared, logistic_beta[4]);                                       \
+    q = std::fma(q, squared, logistic_beta[5]);                                       \
+    const float result = (value * p) / q + 0.5f;                                      \
+    target[index] = 0.0f > result ? 0.0f : result;                                    \
+  }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+bool cpu_has_fma() {
+  static const bool has_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has_fma;
+}
+
+__attribute__((target("avx2,fma"))) void logistic_fma(const float* source, float* target, std::size_t count) {
+  DETFLOW_LOGISTIC_BODY
+}
+#endif
+
+void logistic_portable(const float* source, float* target, std::size_t count) { DETFLOW_LOGISTIC_BODY }
+#undef DETFLOW_LOGISTIC_BODY
+
+void mlas_logistic(const float* source, float* target, std::size_t count) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (cpu_has_fma()) {
+    logistic_fma(source, target, count);
+    return;
+  }
+#endif
+  logistic_portable(source, target, count);
+}
+
+class LogisticLayer final : public HostLayer {
+ public:
+  explicit LogisticLayer(const cv::dnn::LayerParams& params) : HostLayer(params) {}
+  static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) { return cv::makePtr<LogisticLayer>(params); }
+
+  bool getMemoryShapes(const std::vector<MatShape>& inputs, int, std::vector<MatShape>& outputs,
+                       std::vector<MatShape>&) const override {
+    expect_inputs(1, all_shapes(inputs).size());
+    outputs.assign(1, inputs.at(0));
+    return false;
+  }
+
+ protected:
+  void run(const std::vector<cv::Mat>& inputs, std::vector<cv::Mat>& outputs) override {
+    expect_inputs(1, inputs.size());
+    const auto count = static_cast<int>(inputs[0].total());
+    const float* source = inputs[0].ptr<float>();
+    float* target = outputs.at(0).ptr<float>();
+    constexpr int block = 1 << 14;
+    cv::parallel_for_(cv::Range(0, (count + block - 1) / block), [&](const cv::Range& blocks) {
+      const int begin = blocks.start * block;
+      const int end = std::min(count, blocks.end * block);
+      mlas_logistic(source + begin, target + begin, static_cast<std::size_t>(end - begin));
+    });
+  }
+};
+
+// ---- Softmax as ONNX Runtime's MLAS computes it ---------------------------------------------------
+
+// MLAS's exp for softmax (the AVX512F sum-exp kernel): x + (-max) clamped below at -103.97, range
+// reduction m = round(x / ln 2) by the 1.5 * 2^23 shift, x - m * ln2 in two fused steps (high and
+// low parts of ln 2), a degree-6 polynomial by fused multiply-adds, then scaled by 2^m. Constants
+// are MLAS's (hex floats as it writes them).
+#define DETFLOW_SOFTMAX_EXP_BODY                                                                                    \
+  constexpr float lower_range = -103.9720840454f;                                                                   \
+  constexpr float rounding_bias = 12582912.0f; /* 1.5 * 2^23 */                                                     \
+  constexpr float log2_reciprocal = 1.44269504088896341f;                                                           \
+  constexpr float log2_high = -6.93145752e-1f;                                                                      \
+  constexpr float log2_low = -1.42860677e-6f;                                                                       \
+  constexpr float poly[] = {0x1.694000p-10f, 0x1.125edcp-7f, 0x1.555b5ap-5f, 0x1.555450p-3f, 0x1.fffff6p-2f, 1.0f}; \
+  float x = negative_maximum + value;                                                                               \
+  x = lower_range > x ? lower_range : x;                                                                            \
+  const float biased = std::fma(x, log2_reciprocal, rounding_bias);                                                 \
+  const float m = biased - rounding_bias;                                                                           \
+  x = std::fma(m, log2_high, x);                                                                                    \
+  x = std::fma(m, log2_low, x);                                                                                     \
+  float p = poly[0];                                                                                                \
+  for (int term = 1; term < 5; ++term) p = std::fma(p, x, poly[term]);                                              \
+  p = std::fma(p, x, poly[5]);                                                                                      \
+  p = std::fma(p, x, poly[5]);                                                                                      \
+  return std::ldexp(p, static_cast<int>(m)); /* vscalefps: p * 2^m, m integral */
+
+inline float softmax_exp_portable(float value, float negative_maximum) { DETFLOW_SOFTMAX_EXP_BODY }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) inline float softmax_exp_fma(float value, float negative_maximum) {
+  DETFLOW_SOFTMAX_EXP_BODY
+}
+#endif
+#undef DETFLOW_SOFTMAX_EXP_BODY
+
+// One row of MLAS's softmax: exact maximum; exps summed as the AVX512F kernel does (16 lane
+// accumulators, element i into lane i % 16, in order), the lanes reduced pairwise in the kernel's
+// order; then each exp multiplied by the float reciprocal of the sum.
+void mlas_softmax_row(const float* source, float* target, std::size_t length, std::size_t stride) {
+  float maximum = std::numeric_limits<float>::lowest();
+  for (std::size_t index = 0; index < length; ++index) maximum = std::max(maximum, source[index * stride]);
+  const float negative_maximum = -maximum;
+#if defined(__x86_64__) && defined(__GNUC__)
+  const bool has_fma = cpu_has_fma();
+#endif
+  float lanes[16] = {};
+  for (std::size_t index = 0; index < length; ++index) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    const float value = has_fma ? softmax_exp_fma(source[index * stride], negative_maximum)
+                                : softmax_exp_portable(source[index * stride], negative_maximum);
+#else
+    const float value = softmax_exp_portable(source[index * stride], negative_maximum);
+#endif
+    target[index * stride] = value;
+    lanes[index % 16] += value;
+  }
+  float halves[8];
+  for (int lane = 0; lane < 8; ++lane) halves[lane] = lanes[lane + 8] + lanes[lane];
+  const float low = (halves[0] + halves[1]) + (halves[2] + halves[3]);
+  const float high = (halves[4] + halves[5]) + (halves[6] + halves[7]);
+  const float scale = 1.0f / (low + high);
+  for (std::size_t index = 0; index < length; ++index) target[index * stride] *= scale;
+}
+
+class SoftmaxLayer final : public HostLayer {
+ public:
+  explicit SoftmaxLayer(const cv::dnn::LayerParams& params) : HostLayer(params) {
+    params_axis_ = params.get<int>("axis", -1);
+  }
+  static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) { return cv::makePtr<SoftmaxLayer>(params); }
+
+  bool getMemoryShapes(const std::vector<MatShape>& inputs, int, std::vector<MatShape>& outputs,
+                       std::vector<MatShape>&) const override {
+    expect_inputs(1, all_shapes(inputs).size());
+    outputs.assign(1, inputs.at(0));
+    return false;
+  }
+
+ protected:
+  void run(const std::vector<cv::Mat>& inputs, std::vector<cv::Mat>& outputs) override {
+    expect_inputs(1, inputs.size());
+    const MatShape shape = cv::dnn::shape(inputs[0]);
+    const int rank = static_cast<int>(shape.size());
+    // Softmax-13 semantics on one axis; a negative axis counts from the end (ranks here are
+    // the true ONNX ranks, >= 2).
+    const int axis = params_axis_ < 0 ? params_axis_ + rank : params_axis_;
+    if (axis < 0 || axis >= rank)
+      fail(where(), "axis " + std::to_string(params_axis_) + " outside " + shape_text(shape));
+    const std::size_t outer = count_of(shape, 0, static_cast<std::size_t>(axis));
+    const auto length = static_cast<std::size_t>(shape[static_cast<std::size_t>(axis)]);
+    const std::size_t inner = count_of(shape, static_cast<std::size_t>(axis) + 1, shape.size());
+    const float* source = inputs[0].ptr<float>();
+    float* target = outputs.at(0).ptr<float>();
+    cv::parallel_for_(cv::Range(0, static_cast<int>(outer * inner)), [&](const cv::Range& rows) {
+      for (int row = rows.start; row < rows.end; ++row) {
+        const std::size_t offset =
+            (static_cast<std::size_t>(row) / inner) * length * inner + static_cast<std::size_t>(row) % inner;
+        mlas_softmax_row(source + offset, target + offset, length, inner);
+      }
+    });
+  }
+};
+
+// ---- MatMul of two computed tensors as ONNX Runtime's MLAS SGEMM sums it -----------------------------
+
+// C = alpha * op(A) x op(B) over matching batch dims (ONNX Runtime's FusedMatMul: MatMul with the
+// transposes and scalar factor its graph optimiser folds in). Each output is summed over K in
+// MLAS's K slices (128 wide, widened or narrowed by MLAS's rule from M, N, K and transA), inside a
+// slice sequentially from 0 by fused multiply-adds, as its SGEMM kernels do; the first slice
+// gives alpha * sum, later slices add alpha * sum to it.
+struct MatMulProblem {
+  const float* a;
+  const float* b;
+  float* c;
+  const std::size_t* a_offsets;  // per output batch: where its A and B matrices start
+  const std::size_t* b_offsets;
+  std::size_t m, n, k, stride_k;
+  float alpha;
+  bool trans_a, trans_b;
+};
+
+// Output rows [begin, end) of all batches (row index = batch * m + row).
+#define DETFLOW_MATMUL_BODY                                                                            \
+  for (std::size_t job = begin; job < end; ++job) {                                                    \
+    const std::size_t batch = job / p.m;                                                               \
+    const std::size_t row = job % p.m;                                                                 \
+    const float* a_batch = p.a + p.a_offsets[batch];                                                   \
+    const float* b_batch = p.b + p.b_offsets[batch];                                                   \
+    float* c_row = p.c + batch * p.m * p.n + row * p.n;                                                \
+    for (std::size_t column = 0; column < p.n; ++column) {                                             \
+      float result = 0.0f;                                                                             \
+      for (std::size_t first = 0; first < p.k; first += p.stride_k) {                                  \
+        const std::size_t last = std::min(p.k, first + p.stride_k);                                    \
+        float sum = 0.0f;                                                                              \
+        for (std::size_t step = first; step < last; ++step) {                                          \
+          const float left = p.trans_a ? a_batch[step * p.m + row] : a_batch[row * p.k + step];        \
+          const float right = p.trans_b ? b_batch[column * p.k + step] : b_batch[step * p.n + column]; \
+          sum = std::fma(left, right, sum);                                                            \
+        }                                                                                              \
+        result = first == 0 ? sum * p.alpha : std::fma(sum, p.alpha, result);                          \
+      }                                                                                                \
+      c_row[column] = result;                                                                          \
+    }                                                                                                  \
+  }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) void matmul_rows_fma(const MatMulProblem& p, std::size_t begin, std::size_t end) {
+  DETFLOW_MATMUL_BODY
+}
+#endif
+
+void matmul_rows_portable(const MatMulProblem& p, std::size_t begin, std::size_t end) { DETFLOW_MATMUL_BODY }
+#undef DETFLOW_MATMUL_BODY
+
+void mlas_matmul_rows(const MatMulProblem& problem, std::size_t begin, std::size_t end) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (cpu_has_fma()) {
+    matmul_rows_fma(problem, begin, end);
+    return;
+  }
+#endif
+  matmul_rows_portable(problem, begin, end);
+}
+
+class MlasMatMulLayer final : public HostLayer {
+ public:
+  explicit MlasMatMulLayer(const cv::dnn::LayerParams& params)
+      : HostLayer(params),
+        alpha_(params.get<float>("alpha", 1.0f)),
+        trans_a_(params.get<int>("transA", 0) != 0),
+        trans_b_(params.get<int>("transB", 0) != 0) {}
+  static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) { return cv::makePtr<MlasMatMulLayer>(params); }
+
+  bool getMemoryShapes(const std::vector<MatShape>& inputs, int, std::vector<MatShape>& outputs,
+                       std::vector<MatShape>&) const override {
+    expect_inputs(2, all_shapes(inputs).size());
+    outputs.assign(1, product_shape(inputs.at(0), inputs.at(1)));
+    return false;
+  }
+
+ protected:
+  void run(const std::vector<cv::Mat>& inputs, std::vector<cv::Mat>& outputs) override {
+    const MatShape a_shape = cv::dnn::shape(inputs.at(0));
+    const MatShape b_shape = cv::dnn::shape(inputs.at(1));
+    const MatShape c_shape = product_shape(a_shape, b_shape);
+    const std::size_t rank = c_shape.size();
+    const auto m = static_cast<std::size_t>(c_shape[rank - 2]);
+    const auto n = static_cast<std::size_t>(c_shape[rank - 1]);
+    const auto k = static_cast<std::size_t>(trans_a_ ? a_shape[a_shape.size() - 2] : a_shape.back());
+    const std::size_t batches = count_of(c_shape, 0, rank - 2);
+    // Batch dims broadcast as ONNX MatMul's (right-aligned, size 1 repeats): the start of each
+    // output batch's A and B matrices.
+    std::vector<std::size_t> a_offsets(batches);
+    std::vector<std::size_t> b_offsets(batches);
+    for (std::size_t batch = 0; batch < batches; ++batch) {
+      std::size_t remaining = batch;
+      std::size_t a_index = 0;
+      std::size_t b_index = 0;
+      std::size_t a_stride = 1;
+      std::size_t b_stride = 1;
+      for (std::size_t axis = rank - 2; axis-- > 0;) {
+        const auto extent = static_cast<std::size_t>(c_shape[axis]);
+        const std::size_t position = remaining % extent;
+        remaining /= extent;
+        const std::size_t from_end = rank - axis;  // 3 for the innermost batch axis
+        if (a_shape.size() >= from_end) {
+          const auto a_extent = static_cast<std::size_t>(a_shape[a_shape.size() - from_end]);
+          a_index += (a_extent == 1 ? 0 : position) * a_stride;
+          a_stride *= a_extent;
+        }
+        if (b_shape.size() >= from_end) {
+          const auto b_extent = static_cast<std::size_t>(b_shape[b_shape.size() - from_end]);
+          b_index += (b_extent == 1 ? 0 : position) * b_stride;
+          b_stride *= b_extent;
+        }
+      }
+      a_offsets[batch] = a_index * m * k;
+      b_offsets[batch] = b_index * k * n;
+    }
+    // MLAS's slice widths: widen N (narrow K) while K is small, else widen K when N is small
+    // and A is not transposed.
+    std::size_t stride_n = 128;
+    std::size_t stride_k = 128;
+    if (n >= k) {
+      while (stride_k / 2 >= k) {
+        stride_n *= 2;
+        stride_k /= 2;
+      }
+    } else if (!trans_a_) {
+      while (stride_n > 16 && stride_n / 2 >= n) {
+        stride_k *= 2;
+        stride_n /= 2;
+      }
+    }
+    const MatMulProblem problem{inputs[0].ptr<float>(),
+                                inputs[1].ptr<float>(),
+                                outputs.at(0).ptr<float>(),
+                                a_offsets.data(),
+                                b_offsets.data(),
+                                m,
+                                n,
+                                k,
+                                stride_k,
+                                alpha_,
+                                trans_a_,
+                                trans_b_};
+    cv::parallel_for_(cv::Range(0, static_cast<int>(batches * m)), [&](const cv::Range& rows) {
+      mlas_matmul_rows(problem, static_cast<std::size_t>(rows.start), static_cast<std::size_t>(rows.end));
+    });
+  }
+
+ private:
+  // Operands of rank >= 2 (OpenCV gives rank-1 tensors a second axis, so a 1-D operand is
+  // refused rather than guessed at).
+  MatShape product_shape(const MatShape& a, const MatShape& b) const {
+    if (a.size() < 2 || b.size() < 2)
+      fail(where(), "needs operands of rank >= 2: " + shape_text(a) + ", " + shape_text(b));
+    const std::size_t rank = std::max(a.size(), b.size());
+    MatShape c(rank, 1);
+    for (std::size_t from_end = 3; from_end <= rank; ++from_end) {
+      const int a_dim = a.size() >= from_end ? a[a.size() - from_end] : 1;
+      const int b_dim = b.size() >= from_end ? b[b.size() - from_end] : 1;
+      if (a_dim != b_dim && a_dim != 1 && b_dim != 1) {
+        fail(where(), "batch dims do not broadcast: " + shape_text(a) + " x " + shape_text(b));
+      }
+      c[rank - from_end] = std::max(a_dim, b_dim);
+    }
+    const int a_k = trans_a_ ? a[a.size() - 2] : a.back();
+    const int b_k = trans_b_ ? b.back() : b[b.size() - 2];
+    if (a_k != b_k) fail(where(), "inner dims differ: " + shape_text(a) + " x " + shape_text(b));
+    c[rank - 2] = trans_a_ ? a.back() : a[a.size() - 2];
+    c[rank - 1] = trans_b_ ? b[b.size() - 2] : b.back();
+    return c;
+  }
+
+  float alpha_;
+  bool trans_a_;
+  bool trans_b_;
 };
 
 // ---- TopK ------------------------------------------------------------------------------------------
@@ -602,6 +1089,11 @@ void register_opencv_custom_layers() {
   static std::once_flag once;
   std::call_once(once, [] {
     cv::dnn::LayerFactory::registerLayer(fake_quantize_op, &FakeQuantizeLayer::create);
+    cv::dnn::LayerFactory::registerLayer(dynamic_quantize_op, &DynamicQuantizeLayer::create);
+    cv::dnn::LayerFactory::registerLayer(integer_rescale_op, &IntegerRescaleLayer::create);
+    cv::dnn::LayerFactory::registerLayer(logistic_op, &LogisticLayer::create);
+    cv::dnn::LayerFactory::registerLayer(softmax_op, &SoftmaxLayer::create);
+    cv::dnn::LayerFactory::registerLayer(mlas_matmul_op, &MlasMatMulLayer::create);
     cv::dnn::LayerFactory::registerLayer(topk_op, &TopKLayer::create);
     cv::dnn::LayerFactory::registerLayer(gather_elements_op, &GatherElementsLayer::create);
     cv::dnn::LayerFactory::registerLayer(gather_op, &GatherLayer::create);

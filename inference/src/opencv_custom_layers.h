@@ -29,6 +29,29 @@
 //       round_half_even(clamp(0 - x_min / scale, 0, 255)), q = clamp(round_half_even(x / scale) +
 //       zero_point, 0, 255); output (q - zero_point) * scale, float32, shape of x. All float32
 //       arithmetic in that order (x / scale is a division, as in MLAS, not a reciprocal multiply).
+//   DetflowDynamicQuantize  DynamicQuantizeLinear in integer form: the same q, scale and zero point
+//       as above; outputs q - zero_point (an integer in [-255, 255], float32, shape of x) and the
+//       scale (float32, shape [1, 1]).
+//   DetflowIntegerRescale  Mul(Cast(sum), Mul(x_scale, w_scale)) of dynamic int8 graphs: inputs the
+//       integer-valued sum, x_scale ([1, 1]) and the constant w_scale (input 2: one value, or one
+//       per channel along attribute `axis`, default 1, -1 = last); output sum * (x_scale * w_scale)
+//       with the scale product rounded to float first.
+//   DetflowLogistic     Sigmoid as ONNX Runtime's MLAS computes it on x86-64 (FMA3 kernel): x clamped
+//       to [-18, 18], Eigen's rational approximation p(x) / q(x) with fused multiply-adds, + 0.5,
+//       negative results raised to 0. Differs from 1 / (1 + exp(-x)) by a few ulp.
+//   DetflowSoftmax      Softmax (opset >= 13: one axis, attribute `axis`, default -1, negative
+//       counts from the end) as MLAS computes it with its AVX512F kernels: per row the maximum,
+//       exp(x - max) by MLAS's range reduction and degree-6 polynomial (fused multiply-adds), the
+//       exps summed in 16 lanes (element i into lane i % 16) reduced pairwise, then each exp times
+//       the float reciprocal of the sum.
+//   DetflowMatMul       alpha * op(A) x op(B) of two computed tensors (attributes alpha, transA,
+//       transB: ONNX Runtime's FusedMatMul), rank >= 2, batch dims broadcast as MatMul's; each
+//       output summed as MLAS SGEMM does: over K slices (128, adjusted by MLAS's rule from M, N, K
+//       and transA), sequential fused multiply-adds from 0 within a slice, alpha * slice sum for
+//       the first slice and fma(slice sum, alpha, result) after it.
+//   The MLAS layers (DetflowLogistic, DetflowSoftmax, DetflowMatMul) equal ONNX Runtime 1.29 bit
+//   for bit on x86-64 CPUs with AVX512F and FMA, whose kernels they repeat; elsewhere they are
+//   within a few ulp of it (and of the exact functions).
 //   DetflowTopK         TopK (opset 10/11): K from the constant input 1 (or the `k` attribute of
 //       opset 1); attributes axis (made non-negative), largest, sorted. Outputs values and indices
 //       (indices as float). Ties between equal values go to the lower index, as ONNX specifies and
@@ -51,6 +74,11 @@
 namespace detflow::detail {
 
 inline constexpr const char* fake_quantize_op = "DetflowDynamicQuantizeDequantize";
+inline constexpr const char* dynamic_quantize_op = "DetflowDynamicQuantize";
+inline constexpr const char* integer_rescale_op = "DetflowIntegerRescale";
+inline constexpr const char* logistic_op = "DetflowLogistic";
+inline constexpr const char* softmax_op = "DetflowSoftmax";
+inline constexpr const char* mlas_matmul_op = "DetflowMatMul";
 inline constexpr const char* topk_op = "DetflowTopK";
 inline constexpr const char* gather_elements_op = "DetflowGatherElements";
 inline constexpr const char* gather_op = "DetflowGather";

@@ -14,7 +14,9 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -531,6 +533,209 @@ TEST(OpenCvCustomLayersRealModel, YoloV10HeadEqualsOnnxRuntimeOnTheSameInput) {
   int confident = 0;
   for (std::size_t row = 0; row < 300; ++row) confident += produced[0][row * 6 + 4] >= 0.25f;
   EXPECT_GT(confident, 0);
+#endif
+}
+
+// ---- ONNX Runtime's MLAS arithmetic (dynamic int8 models) -----------------------------------------
+
+#if defined(__x86_64__) && defined(__GNUC__)
+bool cpu_supports(const char* feature) {
+  __builtin_cpu_init();
+  if (std::string(feature) == "fma") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return __builtin_cpu_supports("avx512f");
+}
+#else
+bool cpu_supports(const char*) { return false; }
+#endif
+
+std::vector<float> uniform_values(std::size_t count, float low, float high, unsigned seed) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> distribution(low, high);
+  std::vector<float> values(count);
+  for (auto& value : values) value = distribution(generator);
+  return values;
+}
+
+std::size_t count_mismatches(const std::vector<float>& produced, const std::vector<float>& expected) {
+  EXPECT_EQ(produced.size(), expected.size());
+  std::size_t mismatches = 0;
+  for (std::size_t index = 0; index < std::min(produced.size(), expected.size()); ++index) {
+    mismatches += produced[index] != expected[index];
+  }
+  return mismatches;
+}
+
+// Sigmoid: the layer repeats MLAS's FMA3 kernel, so on an x86-64 CPU with FMA it equals ONNX
+// Runtime's Sigmoid bit for bit, over the clamped range, near 0 and beyond +-18.
+TEST(OpenCvCustomLayers, LogisticEqualsOnnxRuntimeSigmoidBitForBit) {
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  if (!cpu_supports("fma")) GTEST_SKIP() << "ONNX Runtime uses its SSE2 kernel on this CPU";
+  auto values = uniform_values(30000, -25.0f, 25.0f, 11);
+  const std::vector<float> edges{0.0f, -0.0f, 18.0f, -18.0f, 17.99f, 1e-8f, -1e-8f, 88.0f, -104.0f, 3.5f};
+  values.insert(values.end(), edges.begin(), edges.end());
+  const auto count = static_cast<std::int64_t>(values.size());
+  auto reference = new_model(13);
+  declare(reference.mutable_graph()->add_input(), "x", onnx::TensorProto::FLOAT, {1, count});
+  add_node(*reference.mutable_graph(), "Sigmoid", {"x"}, {"y"});
+  declare(reference.mutable_graph()->add_output(), "y", onnx::TensorProto::FLOAT, {1, count});
+  auto custom = reference;
+  custom.mutable_graph()->mutable_node(0)->set_op_type(detail::logistic_op);
+  const Feed feed{"x", {1, count}, values};
+  const auto produced = run_opencv(bytes_of(custom), {feed}, {"y"});
+  const auto expected = run_onnxruntime(reference, {feed});
+  EXPECT_EQ(count_mismatches(produced.at(0), expected.at(0)), 0u);
+  // And it is the logistic function: within 1e-6 of the exact value.
+  double worst = 0.0;
+  for (std::size_t index = 0; index < values.size(); ++index) {
+    worst = std::max(worst, std::abs(produced[0][index] - 1.0 / (1.0 + std::exp(-static_cast<double>(values[index])))));
+  }
+  EXPECT_LE(worst, 1e-6);
+#endif
+}
+
+// Softmax along the last axis (rows longer than MLAS's 48-element blocks, with a remainder) and
+// along an inner axis: bit for bit against ONNX Runtime on an AVX512F CPU (whose sum-exp kernel
+// the layer repeats).
+TEST(OpenCvCustomLayers, SoftmaxEqualsOnnxRuntimeBitForBit) {
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  if (!cpu_supports("avx512f")) GTEST_SKIP() << "ONNX Runtime sums exps in another order on this CPU";
+  const std::vector<std::pair<Shape, std::int64_t>> cases{{{1, 2, 7, 403}, -1}, {{1, 16, 4, 50}, 1}, {{3, 5}, 1}};
+  unsigned seed = 3;
+  for (const auto& [shape, axis] : cases) {
+    const auto count =
+        static_cast<std::size_t>(std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>()));
+    auto reference = new_model(13);
+    declare(reference.mutable_graph()->add_input(), "x", onnx::TensorProto::FLOAT, shape);
+    set_int(add_node(*reference.mutable_graph(), "Softmax", {"x"}, {"y"}), "axis", axis);
+    declare(reference.mutable_graph()->add_output(), "y", onnx::TensorProto::FLOAT, shape);
+    auto custom = reference;
+    custom.mutable_graph()->mutable_node(0)->set_op_type(detail::softmax_op);
+    const Feed feed{"x", shape, uniform_values(count, -12.0f, 9.0f, ++seed)};
+    const auto produced = run_opencv(bytes_of(custom), {feed}, {"y"});
+    const auto expected = run_onnxruntime(reference, {feed});
+    EXPECT_EQ(count_mismatches(produced.at(0), expected.at(0)), 0u) << "axis " << axis << " of rank " << shape.size();
+  }
+#endif
+}
+
+// alpha * op(A) x op(B): against ONNX Runtime running Mul(A, alpha) -> Transpose -> MatMul (which
+// its optimiser turns into FusedMatMul) and MatMul(A, Transpose(B)) with K = 400 (several of
+// MLAS's K slices). Bit for bit on a CPU with FMA.
+TEST(OpenCvCustomLayers, MlasMatMulEqualsOnnxRuntimeFusedMatMulBitForBit) {
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  if (!cpu_supports("fma")) GTEST_SKIP() << "ONNX Runtime's SGEMM kernel differs on this CPU";
+  struct Case {
+    Shape a, b, c;
+    bool trans_a, trans_b;
+    float alpha;
+  };
+  const std::vector<Case> cases{{{1, 2, 32, 400}, {1, 2, 32, 400}, {1, 2, 400, 400}, true, false, 0.1767767f},
+                                {{1, 2, 64, 400}, {1, 2, 400, 400}, {1, 2, 64, 400}, false, true, 1.0f},
+                                {{2, 5, 300}, {2, 300, 7}, {2, 5, 7}, false, false, 1.0f},
+                                {{2, 3, 5, 40}, {1, 40, 7}, {2, 3, 5, 7}, false, false, 1.0f}};
+  unsigned seed = 20;
+  for (const auto& test : cases) {
+    auto reference = new_model(13);
+    auto& graph = *reference.mutable_graph();
+    declare(graph.add_input(), "a", onnx::TensorProto::FLOAT, test.a);
+    declare(graph.add_input(), "b", onnx::TensorProto::FLOAT, test.b);
+    std::string left = "a";
+    std::string right = "b";
+    const auto rank = static_cast<std::int64_t>(test.a.size());
+    std::vector<std::int64_t> swap(static_cast<std::size_t>(rank));
+    std::iota(swap.begin(), swap.end(), 0);
+    std::swap(swap[swap.size() - 1], swap[swap.size() - 2]);
+    auto set_perm = [&](onnx::NodeProto& node) {
+      auto* attribute = node.add_attribute();
+      attribute->set_name("perm");
+      attribute->set_type(onnx::AttributeProto::INTS);
+      for (const auto axis : swap) attribute->add_ints(axis);
+    };
+    if (test.alpha != 1.0f) {
+      add_float(graph, "alpha", {}, {test.alpha});
+      add_node(graph, "Mul", {left, "alpha"}, {"a_scaled"});
+      left = "a_scaled";
+    }
+    if (test.trans_a) {
+      set_perm(add_node(graph, "Transpose", {left}, {"a_t"}));
+      left = "a_t";
+    }
+    if (test.trans_b) {
+      set_perm(add_node(graph, "Transpose", {right}, {"b_t"}));
+      right = "b_t";
+    }
+    add_node(graph, "MatMul", {left, right}, {"c"});
+    declare(graph.add_output(), "c", onnx::TensorProto::FLOAT, test.c);
+
+    auto custom = new_model(13);
+    auto& layer_graph = *custom.mutable_graph();
+    *layer_graph.add_input() = graph.input(0);
+    *layer_graph.add_input() = graph.input(1);
+    auto& layer = add_node(layer_graph, detail::mlas_matmul_op, {"a", "b"}, {"c"});
+    auto* alpha = layer.add_attribute();
+    alpha->set_name("alpha");
+    alpha->set_type(onnx::AttributeProto::FLOAT);
+    alpha->set_f(test.alpha);
+    set_int(layer, "transA", test.trans_a ? 1 : 0);
+    set_int(layer, "transB", test.trans_b ? 1 : 0);
+    *layer_graph.add_output() = graph.output(0);
+
+    auto size_of = [](const Shape& shape) {
+      return static_cast<std::size_t>(
+          std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>()));
+    };
+    const std::vector<Feed> feeds{Feed{"a", test.a, uniform_values(size_of(test.a), -2.0f, 2.0f, ++seed)},
+                                  Feed{"b", test.b, uniform_values(size_of(test.b), -1.0f, 3.0f, ++seed)}};
+    const auto produced = run_opencv(bytes_of(custom), feeds, {"c"});
+    const auto expected = run_onnxruntime(reference, feeds);
+    EXPECT_EQ(count_mismatches(produced.at(0), expected.at(0)), 0u)
+        << "case with K = " << (test.trans_a ? test.a[test.a.size() - 2] : test.a.back());
+  }
+#endif
+}
+
+// The whole int8 rewrite on the real model: every activation ONNX Runtime quantises (the 78 inputs
+// of DynamicQuantizeLinear) and the output rows are equal bit for bit on OpenCV, on street.jpg,
+// the image where the approximate (fake-quantised) form drifted most.
+TEST(OpenCvCustomLayersRealModel, YoloV10Int8EveryQuantisedActivationEqualsOnnxRuntime) {
+  DETFLOW_SHARED_FILE(model_path, "models/yolov10n_int8.onnx");
+  DETFLOW_SHARED_FILE(image_path, "media/street.jpg");
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  if (!cpu_supports("avx512f") || !cpu_supports("fma")) GTEST_SKIP() << "ONNX Runtime uses other MLAS kernels here";
+  const auto model = read_model(model_path);
+  std::vector<std::string> names{"output0"};
+  for (const auto& node : model.graph().node()) {
+    if (node.op_type() == "DynamicQuantizeLinear") names.push_back(node.input(0));
+  }
+  ASSERT_GT(names.size(), 70u);
+  auto with_activations = model;
+  const auto rewritten = detail::rewrite_for_opencv(model, decision_for("images", {1, 3, 640, 640}));
+  onnx::ModelProto opencv_model;
+  ASSERT_TRUE(opencv_model.ParseFromString(rewritten.model_bytes));
+  for (std::size_t index = 1; index < names.size(); ++index) {
+    for (auto* graph : {with_activations.mutable_graph(), opencv_model.mutable_graph()}) {
+      auto* output = graph->add_output();
+      output->set_name(names[index]);
+      output->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    }
+    // OpenCV's importer wants a shape on every graph output (ONNX Runtime would check a made-up one).
+    opencv_model.mutable_graph()->mutable_output()->rbegin()->mutable_type()->mutable_tensor_type()->mutable_shape();
+  }
+  const Feed feed = letterboxed(image_path);
+  const auto expected = run_onnxruntime(bytes_of(with_activations), {feed}, names).values;
+  const auto produced = run_opencv(bytes_of(opencv_model), {feed}, names);
+  ASSERT_EQ(produced.size(), names.size());
+  std::size_t elements = 0;
+  for (std::size_t index = 0; index < names.size(); ++index) {
+    EXPECT_EQ(count_mismatches(produced[index], expected[index]), 0u) << names[index];
+    elements += expected[index].size();
+  }
+  std::cout << "yolov10n_int8 on OpenCV equals ONNX Runtime on " << names.size() - 1 << " quantised activations and "
+            << "the output (" << elements << " values)\n";
 #endif
 }
 

@@ -401,13 +401,13 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, OpenCvRealModel,
 
 // yolov10n_int8 (dynamic int8 + the NMS-free TopK head) through both engines on the four
 // images with the reference letterbox, comparing the [1, 300, 6] rows ONNX Runtime scores >= 0.25.
-// Each part is exact on its own (opencv_custom_layers_test.cpp: fake quantisation bit for bit on
-// every real activation, the head bit for bit on the same input), but the network as a whole is
-// not: float rounding differences of a few ulp (convolution summation order, Sigmoid) move a few
-// activations across a uint8 step, and later layers amplify those steps. ONNX Runtime itself,
-// with only Sigmoid computed as 1 / (1 + exp(-x)), moves its own scores by up to 0.43 (street.jpg)
-// and its boxes by up to 2.6 px on these images; the bounds below are of that size.
-TEST(OpenCvRealModels, YoloV10Int8MatchesOnnxRuntimeWithinItsOwnRoundingSensitivity) {
+// The rewrite reproduces ONNX Runtime's arithmetic (integer convolution sums, MLAS's Sigmoid,
+// Softmax and attention SGEMM order; see graph_rewrite.h), so on the x86-64 kernels it repeats
+// (AVX512F + FMA) the rows are equal bit for bit. Elsewhere ONNX Runtime's own kernels differ by a
+// few ulp, which a dynamic int8 network amplifies (a flipped quantisation step moves a whole
+// tensor): ONNX Runtime itself, with only Sigmoid computed as 1 / (1 + exp(-x)), moves its scores
+// by up to 0.43 (street.jpg) and its boxes by up to 2.6 px, so only bounds of that size hold there.
+TEST(OpenCvRealModels, YoloV10Int8MatchesOnnxRuntime) {
   DETFLOW_SHARED_FILE(model_path, "models/yolov10n_int8.onnx");
   if (!onnxruntime_available()) GTEST_SKIP() << "ONNX Runtime is not built in: nothing to compare with";
   const ModelInfo model = read_model_info(model_path);
@@ -419,6 +419,14 @@ TEST(OpenCvRealModels, YoloV10Int8MatchesOnnxRuntimeWithinItsOwnRoundingSensitiv
   const auto onnxruntime = create_engine(model, onnxruntime_options);
   ASSERT_EQ(onnxruntime->report().backend, "onnxruntime");
 
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  const bool exact = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#else
+  const bool exact = false;
+#endif
+  const double corner_bound = exact ? 0.0 : 4.0;
+  const double mean_score_bound = exact ? 0.0 : 0.06;
   Preprocessor preprocessor{PreprocessSpec{}};  // 640x640 centred letterbox, RGB / 255, pad 114
   Tensor input;
   preprocessor.prepare(input);
@@ -467,7 +475,10 @@ TEST(OpenCvRealModels, YoloV10Int8MatchesOnnxRuntimeWithinItsOwnRoundingSensitiv
         }
       }
       ASSERT_NE(found, nullptr) << image << ": no OpenCV row of class " << wanted[5];
-      EXPECT_LE(nearest, 4.0) << image << " row " << row;
+      EXPECT_LE(nearest, corner_bound) << image << " row " << row;
+      if (exact) {
+        EXPECT_EQ(found[4], wanted[4]) << image << " row " << row;
+      }
       worst_corner = std::max(worst_corner, nearest);
       const double score_gap = std::abs(static_cast<double>(found[4]) - wanted[4]);
       worst_score = std::max(worst_score, score_gap);
@@ -479,7 +490,7 @@ TEST(OpenCvRealModels, YoloV10Int8MatchesOnnxRuntimeWithinItsOwnRoundingSensitiv
               << worst_corner << " px, max |score diff| " << worst_score << ", mean " << mean_score << '\n';
     RecordProperty(std::string(image) + "_max_corner_px", std::to_string(worst_corner));
     RecordProperty(std::string(image) + "_max_score_diff", std::to_string(worst_score));
-    EXPECT_LE(mean_score, 0.06) << image;
+    EXPECT_LE(mean_score, mean_score_bound) << image;
   }
   std::cout << "yolov10n_int8 per frame: OpenCV " << 1000.0 * opencv_seconds / frames << " ms, ONNX Runtime "
             << 1000.0 * onnxruntime_seconds / frames << " ms\n";
