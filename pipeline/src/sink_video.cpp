@@ -18,6 +18,7 @@
 
 #include "detflow/error.h"
 #include "detflow/pipeline/sinks.h"
+#include "gstreamer_support.h"
 
 namespace detflow {
 
@@ -45,19 +46,6 @@ constexpr int queued_frames_limit = 4;
 // progress for this long is stuck, and the run must not hang on it.
 constexpr auto stall_timeout = std::chrono::seconds(60);
 constexpr GstClockTime end_of_stream_timeout = 120 * GST_SECOND;
-
-void initialise_gstreamer() {
-  static std::once_flag once;
-  static std::string failure;
-  std::call_once(once, [] {
-    GError* error = nullptr;
-    if (!gst_init_check(nullptr, nullptr, &error)) {
-      failure = error ? error->message : "unknown reason";
-      if (error) g_error_free(error);
-    }
-  });
-  if (!failure.empty()) throw Error("cannot initialise GStreamer for the video output: " + failure);
-}
 
 std::string lowercase_extension(const std::filesystem::path& path) {
   std::string extension = path.extension().string();
@@ -108,7 +96,7 @@ class VideoSink final : public Sink {
 
   void open(const SourceInfo& source) override {
     std::lock_guard lock(mutex_);
-    initialise_gstreamer();
+    detail::initialise_gstreamer("the video output");
     const double fps = source.fps > 0 && std::isfinite(source.fps) ? source.fps : default_video_fps;
     gst_util_double_to_fraction(fps, &rate_numerator_, &rate_denominator_);
     if (rate_numerator_ <= 0 || rate_denominator_ <= 0) {

@@ -188,6 +188,13 @@ std::unique_ptr<Source> open_path(const fs::path& path, const SourceSettings& se
 
 }  // namespace
 
+void detail::CountingSource::warn_ended_early(const std::string& label, std::int64_t delivered, std::int64_t expected) {
+  const std::string warning = "stream ended early at frame " + std::to_string(delivered) + " of " +
+                              std::to_string(expected) + " (truncated file?)";
+  with_counters([&](SourceCounters& counters) { counters.last_warning = warning; });
+  spdlog::warn("source '{}': {}", label, warning);
+}
+
 std::unique_ptr<Source> open_source(const SourceSettings& settings) {
   const std::string& uri = settings.uri;
   if (uri.empty()) throw Error(std::string("source is empty (expected ") + kAccepted + ")");

@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "detflow/error.h"
+#include "gstreamer_support.h"
 #include "source_internal.h"
 
 namespace detflow::detail {
@@ -20,19 +21,6 @@ namespace {
 constexpr const char* kSinkName = "detflow_sink";
 // How often a blocked read() looks at the stop flag and the bus.
 constexpr GstClockTime kPullTimeout = 100 * GST_MSECOND;
-
-void initialise_gstreamer() {
-  static std::once_flag once;
-  static std::string failure;
-  std::call_once(once, [] {
-    GError* error = nullptr;
-    if (!gst_init_check(nullptr, nullptr, &error)) {
-      failure = error ? error->message : "unknown reason";
-      if (error) g_error_free(error);
-    }
-  });
-  if (!failure.empty()) throw Error("GStreamer cannot be initialised: " + failure);
-}
 
 template <typename T>
 struct GstUnref {
@@ -98,7 +86,7 @@ std::string describe_size(const SourceInfo& info) {
   return text.str();
 }
 
-class GstreamerSource final : public Source {
+class GstreamerSource final : public CountingSource {
  public:
   explicit GstreamerSource(const GstreamerSourceOptions& options)
       : label_(options.label), loop_(options.loop), known_frame_count_(options.known_frame_count) {
@@ -144,7 +132,7 @@ class GstreamerSource final : public Source {
       convert(sample.get(), frame);
       return true;
     }
-    while (!stopped_.load()) {
+    while (!stopped()) {
       SamplePtr sample{gst_app_sink_try_pull_sample(GST_APP_SINK(app_sink_), kPullTimeout)};
       const bool bus_error = drain_bus();
       if (sample) {
@@ -162,13 +150,6 @@ class GstreamerSource final : public Source {
       }
     }
     return false;
-  }
-
-  void stop() override { stopped_.store(true); }
-
-  SourceCounters counters() const override {
-    std::lock_guard lock(counters_mutex_);
-    return counters_;
   }
 
  private:
@@ -215,11 +196,8 @@ class GstreamerSource final : public Source {
 
   [[noreturn]] void fail_to_start(const std::string& what) {
     drain_bus();
-    std::string reason;
-    {
-      std::lock_guard lock(counters_mutex_);
-      reason = first_error_.empty() ? counters_.last_warning : first_error_;
-    }
+    const std::string reason = with_counters(
+        [&](SourceCounters& counters) { return first_error_.empty() ? counters.last_warning : first_error_; });
     close();
     throw Error("source '" + label_ + "': GStreamer pipeline " + what + (reason.empty() ? "" : ": " + reason));
   }
@@ -348,40 +326,41 @@ class GstreamerSource final : public Source {
                bus_, static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_QOS))) {
       GError* error = nullptr;
       gchar* debug = nullptr;
-      std::lock_guard lock(counters_mutex_);
-      if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_QOS) {
-        // The appsink does not sync, so nothing is late: a decoder that reports dropped
-        // frames dropped them because they did not decode. Its count is cumulative.
-        if (from_decoder(message)) {
-          GstFormat format = GST_FORMAT_UNDEFINED;
-          guint64 processed = 0, dropped = 0;
-          gst_message_parse_qos_stats(message, &format, &processed, &dropped);
-          if (format == GST_FORMAT_BUFFERS || format == GST_FORMAT_DEFAULT) {
-            auto& known = decoder_drops_[GST_MESSAGE_SRC(message)];
-            if (dropped > known) {
-              counters_.corrupt_frames += static_cast<std::int64_t>(dropped - known);
-              counters_.last_warning = "a frame did not decode and was skipped";
-              known = dropped;
+      with_counters([&](SourceCounters& counters) {
+        if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_QOS) {
+          // The appsink does not sync, so nothing is late: a decoder that reports dropped
+          // frames dropped them because they did not decode. Its count is cumulative.
+          if (from_decoder(message)) {
+            GstFormat format = GST_FORMAT_UNDEFINED;
+            guint64 processed = 0, dropped = 0;
+            gst_message_parse_qos_stats(message, &format, &processed, &dropped);
+            if (format == GST_FORMAT_BUFFERS || format == GST_FORMAT_DEFAULT) {
+              auto& known = decoder_drops_[GST_MESSAGE_SRC(message)];
+              if (dropped > known) {
+                counters.corrupt_frames += static_cast<std::int64_t>(dropped - known);
+                counters.last_warning = "a frame did not decode and was skipped";
+                known = dropped;
+              }
             }
           }
-        }
-      } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
-        gst_message_parse_error(message, &error, &debug);
-        const std::string text = take_error_text(error, debug);
-        if (first_error_.empty()) first_error_ = text;
-        counters_.last_warning = text;
-        ++counters_.read_errors;
-        error_seen = true;
-      } else {
-        gst_message_parse_warning(message, &error, &debug);
-        counters_.last_warning = take_error_text(error, debug);
-        // A decoder's warning is a frame it could not decode and skipped.
-        if (from_decoder(message)) {
-          ++counters_.corrupt_frames;
+        } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+          gst_message_parse_error(message, &error, &debug);
+          const std::string text = take_error_text(error, debug);
+          if (first_error_.empty()) first_error_ = text;
+          counters.last_warning = text;
+          ++counters.read_errors;
+          error_seen = true;
         } else {
-          ++counters_.read_errors;
+          gst_message_parse_warning(message, &error, &debug);
+          counters.last_warning = take_error_text(error, debug);
+          // A decoder's warning is a frame it could not decode and skipped.
+          if (from_decoder(message)) {
+            ++counters.corrupt_frames;
+          } else {
+            ++counters.read_errors;
+          }
         }
-      }
+      });
       gst_message_unref(message);
     }
     return error_seen;
@@ -397,17 +376,18 @@ class GstreamerSource final : public Source {
   }
 
   void end_of_stream() {
-    if (stopped_.load()) return;
-    std::lock_guard lock(counters_mutex_);
-    if (!first_error_.empty() && frames_delivered_ > 0) {
-      counters_.last_warning =
-          "stream ended by an error after " + std::to_string(frames_delivered_) + " frames: " + first_error_;
-      spdlog::warn("source '{}': {}", label_, counters_.last_warning);
+    if (stopped()) return;
+    const auto [first_error, corrupt_frames] = with_counters([&](SourceCounters& counters) {
+      return std::pair{first_error_, counters.corrupt_frames};
+    });
+    if (!first_error.empty() && frames_delivered_ > 0) {
+      const std::string warning =
+          "stream ended by an error after " + std::to_string(frames_delivered_) + " frames: " + first_error;
+      with_counters([&](SourceCounters& counters) { counters.last_warning = warning; });
+      spdlog::warn("source '{}': {}", label_, warning);
     } else if (!info_.live && !loop_ && info_.frame_count > 0 &&
-               frames_delivered_ + counters_.corrupt_frames < info_.frame_count - count_tolerance()) {
-      counters_.last_warning = "stream ended early at frame " + std::to_string(frames_delivered_) + " of " +
-                               std::to_string(info_.frame_count) + " (truncated file?)";
-      spdlog::warn("source '{}': {}", label_, counters_.last_warning);
+               frames_delivered_ + corrupt_frames < info_.frame_count - count_tolerance()) {
+      warn_ended_early(label_, frames_delivered_, info_.frame_count);
     }
   }
 
@@ -436,9 +416,6 @@ class GstreamerSource final : public Source {
   SamplePtr pending_;
   cv::Mat yuv_scratch_;  // contiguous 4:2:0 planes for cvtColor
   std::int64_t frames_delivered_ = 0;
-  std::atomic<bool> stopped_{false};
-  mutable std::mutex counters_mutex_;
-  SourceCounters counters_;
   std::string first_error_;
   std::map<const GstObject*, guint64> decoder_drops_;  // per decoder: frames dropped so far
 };
@@ -451,7 +428,7 @@ std::string complete_gstreamer_launch(const std::string& description) {
 }
 
 std::unique_ptr<Source> open_gstreamer_source(const GstreamerSourceOptions& options) {
-  initialise_gstreamer();
+  initialise_gstreamer("the source");
   return std::make_unique<GstreamerSource>(options);
 }
 

@@ -12,7 +12,7 @@
 namespace detflow::detail {
 namespace {
 
-class ImageSource final : public Source {
+class ImageSource final : public CountingSource {
  public:
   ImageSource(std::vector<std::filesystem::path> files, SourceInfo info, bool loop)
       : files_(std::move(files)), info_(std::move(info)), loop_(loop) {}
@@ -21,7 +21,7 @@ class ImageSource final : public Source {
 
   bool read(Frame& frame) override {
     std::size_t unreadable_in_a_row = 0;
-    while (!stopped_.load()) {
+    while (!stopped()) {
       if (next_ == files_.size()) {
         // Looping over a folder with nothing readable would spin forever.
         if (!loop_ || unreadable_in_a_row >= files_.size()) return false;
@@ -31,10 +31,12 @@ class ImageSource final : public Source {
       frame.image = cv::imread(file.string(), cv::IMREAD_COLOR);
       if (frame.image.empty()) {
         ++unreadable_in_a_row;
-        std::lock_guard lock(counters_mutex_);
-        ++counters_.corrupt_frames;
-        counters_.last_warning = "cannot decode image " + file.string();
-        spdlog::warn("source: {}", counters_.last_warning);
+        const std::string warning = "cannot decode image " + file.string();
+        with_counters([&](SourceCounters& counters) {
+          ++counters.corrupt_frames;
+          counters.last_warning = warning;
+        });
+        spdlog::warn("source: {}", warning);
         continue;
       }
       frame.name = file.filename().string();
@@ -44,21 +46,11 @@ class ImageSource final : public Source {
     return false;
   }
 
-  void stop() override { stopped_.store(true); }
-
-  SourceCounters counters() const override {
-    std::lock_guard lock(counters_mutex_);
-    return counters_;
-  }
-
  private:
   std::vector<std::filesystem::path> files_;
   SourceInfo info_;
   bool loop_ = false;
   std::size_t next_ = 0;
-  std::atomic<bool> stopped_{false};
-  mutable std::mutex counters_mutex_;
-  SourceCounters counters_;
 };
 
 }  // namespace

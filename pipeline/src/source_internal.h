@@ -2,15 +2,46 @@
 // detflow_pipeline (and its tests).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "detflow/pipeline/source.h"
 
 namespace detflow::detail {
+
+// What every Source implementation shares: the stop flag and the counters. stop() and
+// counters() are safe from any thread; the reading thread changes the counters only
+// inside with_counters(), under the same lock (which may also guard a subclass's own
+// error state, touched inside the same call).
+class CountingSource : public Source {
+ public:
+  void stop() override { stopped_.store(true); }
+  SourceCounters counters() const override {
+    std::lock_guard lock(counters_mutex_);
+    return counters_;
+  }
+
+ protected:
+  bool stopped() const { return stopped_.load(); }
+  template <typename Action>
+  decltype(auto) with_counters(Action&& action) {
+    std::lock_guard lock(counters_mutex_);
+    return action(counters_);
+  }
+  // Records and logs that a stream gave fewer frames than its container announced.
+  void warn_ended_early(const std::string& label, std::int64_t delivered, std::int64_t expected);
+
+ private:
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex counters_mutex_;
+  SourceCounters counters_;
+};
 
 // A property set on a named element after gst_parse_launch, so paths and URLs never have
 // to survive the launch syntax's quoting.

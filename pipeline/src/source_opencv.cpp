@@ -16,7 +16,7 @@ namespace {
 // before we call the stream finished.
 constexpr int kConsecutiveFailuresBeforeEnd = 8;
 
-class OpenCvCaptureSource final : public Source {
+class OpenCvCaptureSource final : public CountingSource {
  public:
   OpenCvCaptureSource(cv::VideoCapture capture, SourceInfo info, std::string label, bool loop)
       : capture_(std::move(capture)), info_(std::move(info)), label_(std::move(label)), loop_(loop) {}
@@ -25,7 +25,7 @@ class OpenCvCaptureSource final : public Source {
 
   bool read(Frame& frame) override {
     int failures = 0;
-    while (!stopped_.load()) {
+    while (!stopped()) {
       if (capture_.read(frame.image) && !frame.image.empty()) {
         // FFmpeg's position includes the container's start offset (an MP4 edit list or
         // B-frame delay puts frame 0 at 40-80 ms): report times from the first frame.
@@ -45,34 +45,24 @@ class OpenCvCaptureSource final : public Source {
       }
       const bool more_expected = info_.frame_count > 0 && frames_delivered_ + failures < info_.frame_count;
       if (more_expected && ++failures < kConsecutiveFailuresBeforeEnd) {
-        std::lock_guard lock(counters_mutex_);
-        ++counters_.corrupt_frames;
+        with_counters([](SourceCounters& counters) { ++counters.corrupt_frames; });
         continue;
       }
       if (loop_ && frames_delivered_ > 0 && capture_.set(cv::CAP_PROP_POS_FRAMES, 0)) continue;
       if (info_.frame_count > 0 && frames_delivered_ < info_.frame_count) {
-        std::lock_guard lock(counters_mutex_);
-        counters_.last_warning = "stream ended early at frame " + std::to_string(frames_delivered_) + " of " +
-                                 std::to_string(info_.frame_count) + " (truncated file?)";
-        spdlog::warn("source '{}': {}", label_, counters_.last_warning);
+        warn_ended_early(label_, frames_delivered_, info_.frame_count);
       }
       return false;
     }
     return false;
   }
 
-  void stop() override { stopped_.store(true); }
-
-  SourceCounters counters() const override {
-    std::lock_guard lock(counters_mutex_);
-    return counters_;
-  }
-
  private:
   void record_error(const std::string& message) {
-    std::lock_guard lock(counters_mutex_);
-    ++counters_.read_errors;
-    counters_.last_warning = message;
+    with_counters([&](SourceCounters& counters) {
+      ++counters.read_errors;
+      counters.last_warning = message;
+    });
   }
 
   cv::VideoCapture capture_;
@@ -81,9 +71,6 @@ class OpenCvCaptureSource final : public Source {
   bool loop_ = false;
   std::int64_t frames_delivered_ = 0;
   double first_position_ms_ = -1.0;  // FFmpeg position of the first frame read
-  std::atomic<bool> stopped_{false};
-  mutable std::mutex counters_mutex_;
-  SourceCounters counters_;
 };
 
 std::string describe(const std::string& label, const SourceInfo& info, const std::string& backend) {
