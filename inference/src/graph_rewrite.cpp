@@ -406,43 +406,36 @@ std::optional<std::string> convert_float16_to_float32(onnx::ModelProto& model) {
   return note.str();
 }
 
-// ---- 6. dynamic int8 -> fake-quantised float ---------------------------------------------------------------
+// ---- 6. dynamic int8 -> integer float arithmetic ---------------------------------------------------------
 
 namespace {
 
-// The weight as float: (w_q - zero_point) * scale, with scale and zero point per tensor or per
-// slice along `axis` (output channels for Conv weights, columns for MatMul's B). Without a scale,
-// the integers w_q - zero_point themselves (exact in float: |w_q - zero_point| <= 255).
-std::vector<float> dequantize_weight(const TensorProto& weight, const TensorProto* zero_point, const TensorProto* scale,
-                                     std::size_t axis) {
+// The integer weight w_q - zero_point as float (exact: |w_q - zero_point| <= 255), with the zero
+// point per tensor or per slice along `axis` (output channels for Conv weights, columns for
+// MatMul's B).
+std::vector<float> integer_weight(const TensorProto& weight, const TensorProto* zero_point, std::size_t axis) {
   const Shape shape = dims_of(weight);
   const std::vector<double> quantized = values_as_double(weight);
-  const std::vector<double> scales = scale ? values_as_double(*scale) : std::vector<double>{1.0};
   const std::vector<double> zero_points = zero_point ? values_as_double(*zero_point) : std::vector<double>{0.0};
   const std::int64_t axis_size = axis < shape.size() ? shape[axis] : 1;
   const std::int64_t inner =
       element_count(Shape(shape.begin() + static_cast<std::ptrdiff_t>(std::min(axis + 1, shape.size())), shape.end()));
-  auto check_count = [&](std::size_t count, const std::string& what) {
-    if (count != 1 && static_cast<std::int64_t>(count) != axis_size) {
-      throw Error("graph rewrite: " + what + " of weight '" + weight.name() + "' has " + std::to_string(count) +
-                  " values; expected 1 or " + std::to_string(axis_size) + " (one per slice on axis " +
-                  std::to_string(axis) + ")");
-    }
-  };
-  check_count(scales.size(), "scale");
-  check_count(zero_points.size(), "zero point");
+  if (zero_points.size() != 1 && static_cast<std::int64_t>(zero_points.size()) != axis_size) {
+    throw Error("graph rewrite: zero point of weight '" + weight.name() + "' has " +
+                std::to_string(zero_points.size()) + " values; expected 1 or " + std::to_string(axis_size) +
+                " (one per slice on axis " + std::to_string(axis) + ")");
+  }
   std::vector<float> result(quantized.size());
   for (std::size_t element = 0; element < quantized.size(); ++element) {
     const auto slice = static_cast<std::size_t>((static_cast<std::int64_t>(element) / inner) % axis_size);
-    const double slice_scale = scales.size() == 1 ? scales[0] : scales[slice];
     const double slice_zero = zero_points.size() == 1 ? zero_points[0] : zero_points[slice];
-    result[element] = static_cast<float>((quantized[element] - slice_zero) * slice_scale);
+    result[element] = static_cast<float>(quantized[element] - slice_zero);
   }
   return result;
 }
 
 // The rescale Mul broadcasts the weight scale against the integer result by ONNX rules, so
-// the dequantization is equivalent only when the scale is one value, or its values line up
+// the rescale is equivalent only when the scale is one value, or its values line up
 // with the output channels (Conv: axis 1 of the output) or columns (MatMul: the last axis).
 bool scale_follows_weight_axis(const Shape& scale, const Shape& weight, bool convolution) {
   if (element_count(scale) == 1) return true;
@@ -457,8 +450,9 @@ bool scale_follows_weight_axis(const Shape& scale, const Shape& weight, bool con
   return aligned == 1 && !weight.empty() && scale[position] == weight.front();
 }
 
-// The two forms of pass 6 share the pattern matching; `exact` selects the integer form.
-std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool exact) {
+}  // namespace
+
+std::optional<std::string> reproduce_dynamic_int8(onnx::ModelProto& model) {
   auto& graph = *model.mutable_graph();
   const GraphIndex index(graph);
   std::vector<bool> remove(static_cast<std::size_t>(graph.node_size()), false);
@@ -470,7 +464,7 @@ std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool ex
     std::string integers;  // q - zero_point
     std::string scale;
   };
-  std::unordered_map<int, QuantizedNames> fake_quantized;
+  std::unordered_map<int, QuantizedNames> quantize_replacements;
   int convolutions = 0;
   int matrix_products = 0;
   int left_alone = 0;
@@ -523,33 +517,12 @@ std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool ex
     }
     const std::size_t axis = is_conv ? 0 : static_cast<std::size_t>(std::max(weight->dims_size() - 1, 0));
     const int quantize_position = index.producer.at(quantize->output(0));
-    auto [entry, created] = fake_quantized.try_emplace(quantize_position);
-    if (!exact) {
-      const std::string name = fresh_name(index, taken_names, node.input(1) + "_dequantized");
-      TensorProto dequantized;
-      dequantized.set_name(name);
-      store_floats(dequantized, dims_of(*weight), dequantize_weight(*weight, weight_zero_point, weight_scale, axis));
-      new_initializers.push_back(std::move(dequantized));
-      // Not "..._quantized": OpenCV 4.6's importer takes a node output whose name ends in
-      // "quantized" for an int8 tensor and looks for "<prefix>scale" / "<prefix>zero_point" blobs.
-      if (created) entry->second.integers = fresh_name(index, taken_names, quantize->input(0) + "_qdq");
-      const std::string output = rescale->output(0);
-      remove[static_cast<std::size_t>(index.producer.at(cast->output(0)))] = true;
-      remove[static_cast<std::size_t>(index.producer.at(rescale->output(0)))] = true;
-      node.set_op_type(is_conv ? "Conv" : "MatMul");
-      node.clear_input();
-      node.add_input(entry->second.integers);
-      node.add_input(name);
-      node.clear_output();
-      node.add_output(output);
-      ++(is_conv ? convolutions : matrix_products);
-      continue;
-    }
+    auto [entry, created] = quantize_replacements.try_emplace(quantize_position);
     const std::string name = fresh_name(index, taken_names, node.input(1) + "_integer");
-    TensorProto integer_weight;
-    integer_weight.set_name(name);
-    store_floats(integer_weight, dims_of(*weight), dequantize_weight(*weight, weight_zero_point, nullptr, axis));
-    new_initializers.push_back(std::move(integer_weight));
+    TensorProto integers;
+    integers.set_name(name);
+    store_floats(integers, dims_of(*weight), integer_weight(*weight, weight_zero_point, axis));
+    new_initializers.push_back(std::move(integers));
     const std::string scale_name = fresh_name(index, taken_names, node.input(1) + "_step");
     TensorProto weight_steps;
     weight_steps.set_name(scale_name);
@@ -591,18 +564,18 @@ std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool ex
     ++(is_conv ? convolutions : matrix_products);
   }
   if (convolutions + matrix_products == 0) return std::nullopt;
-  // Rebuild the node list: each fake-quantise node goes where its DynamicQuantizeLinear was, so
+  // Rebuild the node list: each DetflowDynamicQuantize node goes where its DynamicQuantizeLinear was, so
   // it precedes every reader (OpenCV imports nodes in file order).
   google::protobuf::RepeatedPtrField<onnx::NodeProto> rebuilt;
   for (int position = 0; position < graph.node_size(); ++position) {
-    if (const auto found = fake_quantized.find(position); found != fake_quantized.end()) {
+    if (const auto found = quantize_replacements.find(position); found != quantize_replacements.end()) {
       const auto& quantize = graph.node(position);
-      auto& fake = *rebuilt.Add();
-      fake.set_op_type(exact ? dynamic_quantize_op : fake_quantize_op);
-      fake.set_name(quantize.name() + (exact ? "_integer" : "_fake_quantize"));
-      fake.add_input(quantize.input(0));
-      fake.add_output(found->second.integers);
-      if (exact) fake.add_output(found->second.scale);
+      auto& replacement = *rebuilt.Add();
+      replacement.set_op_type(dynamic_quantize_op);
+      replacement.set_name(quantize.name() + "_integer");
+      replacement.add_input(quantize.input(0));
+      replacement.add_output(found->second.integers);
+      replacement.add_output(found->second.scale);
     }
     if (!remove[static_cast<std::size_t>(position)]) rebuilt.Add(std::move(*graph.mutable_node(position)));
   }
@@ -610,14 +583,6 @@ std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool ex
   for (auto& tensor : new_initializers) *graph.add_initializer() = std::move(tensor);
   // The scale products and DynamicQuantizeLinear nodes are now unused.
   remove_dead_code(graph);
-  if (!exact) {
-    std::ostringstream note;
-    note << "dynamic int8: " << fake_quantized.size() << " DynamicQuantizeLinear -> " << fake_quantize_op << ", "
-         << convolutions << " ConvInteger -> Conv, " << matrix_products
-         << " MatMulInteger -> MatMul on dequantized weights (activations quantised as ONNX Runtime does)";
-    if (left_alone > 0) note << " (" << left_alone << " integer nodes not in the DynamicQuantizeLinear pattern kept)";
-    return note.str();
-  }
   // Float MatMuls of two computed tensors (attention) and Softmax: ONNX Runtime folds a Transpose
   // of the last two axes and a scalar Mul feeding it into FusedMatMul (transA/transB, alpha) and
   // sums in MLAS's SGEMM order; its Softmax uses MLAS's exp. detflow's layers repeat both.
@@ -717,22 +682,14 @@ std::optional<std::string> rewrite_dynamic_int8(onnx::ModelProto& model, bool ex
     }
   }
   std::ostringstream note;
-  note << "dynamic int8: " << fake_quantized.size() << " DynamicQuantizeLinear -> " << dynamic_quantize_op << ", "
-       << convolutions << " ConvInteger -> Conv, " << matrix_products << " MatMulInteger -> MatMul on integer "
+  note << "dynamic int8: " << quantize_replacements.size() << " DynamicQuantizeLinear -> " << dynamic_quantize_op
+       << ", " << convolutions << " ConvInteger -> Conv, " << matrix_products << " MatMulInteger -> MatMul on integer "
        << "steps and weights (exact integer sums), rescaled by " << integer_rescale_op << "; " << sigmoids
        << " Sigmoid -> " << logistic_op << ", " << softmaxes << " Softmax -> " << softmax_op << ", " << matmuls
        << " float MatMul -> " << mlas_matmul_op << " (ONNX Runtime's MLAS arithmetic)";
   if (left_alone > 0) note << " (" << left_alone << " integer nodes not in the DynamicQuantizeLinear pattern kept)";
   return note.str();
 }
-
-}  // namespace
-
-std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model) {
-  return rewrite_dynamic_int8(model, false);
-}
-
-std::optional<std::string> reproduce_dynamic_int8(onnx::ModelProto& model) { return rewrite_dynamic_int8(model, true); }
 
 // ---- 5a. negative Unsqueeze axes -------------------------------------------------------------------
 

@@ -48,10 +48,9 @@
 //      DetflowMatMul with a preceding Transpose of the last two axes and scalar Mul folded into
 //      transA/transB and alpha, as ONNX Runtime's optimiser fuses them into FusedMatMul and MLAS
 //      SGEMM sums (see opencv_custom_layers.h). Integer nodes outside that pattern are left
-//      (OpenCV then refuses them, naming the op). fake_quantize_dynamic_int8 is the earlier,
-//      approximate form (DetflowDynamicQuantizeDequantize, float Conv/MatMul on dequantised
-//      weights, OpenCV's own Sigmoid/Softmax/MatMul): equal up to float summation order, which
-//      can flip quantisation steps; rewrite_for_opencv no longer uses it.
+//      (OpenCV then refuses them, naming the op). The quantise / integer sum / rescale chain (and a
+//      bias Add) equals ONNX Runtime bit for bit (graph_rewrite_test.cpp checks it); the MLAS
+//      layers do so on AVX512F + FMA CPUs and are within a few ulp elsewhere.
 //   7. Split sizes from an input (opset >= 13) -> the `split` attribute: OpenCV 4.6 reads only
 //      the attribute and otherwise splits into equal parts, silently.
 //   8. Conv kernel_shape: OpenCV 4.6 requires the attribute, which ONNX makes optional (it is
@@ -96,7 +95,6 @@ std::optional<std::string> expand_broadcast_constants(onnx::ModelProto& model);
 std::optional<std::string> unsqueeze_axes_non_negative(onnx::ModelProto& model);
 std::optional<std::string> use_custom_layers(onnx::ModelProto& model);
 std::optional<std::string> reproduce_dynamic_int8(onnx::ModelProto& model);
-std::optional<std::string> fake_quantize_dynamic_int8(onnx::ModelProto& model);
 std::optional<std::string> split_input_to_attribute(onnx::ModelProto& model);
 std::optional<std::string> add_convolution_kernel_shapes(onnx::ModelProto& model);
 

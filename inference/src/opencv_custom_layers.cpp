@@ -163,55 +163,6 @@ class HostLayer : public cv::dnn::Layer {
   std::vector<cv::Mat> constants_;  // float32 copies of the constant inputs
 };
 
-// ---- DynamicQuantizeLinear -> DequantizeLinear ---------------------------------------------------
-
-class FakeQuantizeLayer final : public HostLayer {
- public:
-  explicit FakeQuantizeLayer(const cv::dnn::LayerParams& params) : HostLayer(params) {}
-  static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) { return cv::makePtr<FakeQuantizeLayer>(params); }
-
-  bool getMemoryShapes(const std::vector<MatShape>& inputs, int, std::vector<MatShape>& outputs,
-                       std::vector<MatShape>&) const override {
-    expect_inputs(1, all_shapes(inputs).size());
-    outputs.assign(1, inputs.at(0));
-    return false;
-  }
-
- protected:
-  void run(const std::vector<cv::Mat>& inputs, std::vector<cv::Mat>& outputs) override {
-    expect_inputs(1, inputs.size());
-    const cv::Mat& x = inputs[0];
-    cv::Mat& y = outputs.at(0);
-    const auto count = static_cast<int>(x.total());
-    const cv::Mat flat(1, count, CV_32F, const_cast<void*>(static_cast<const void*>(x.ptr<float>())));
-    double low = 0.0;
-    double high = 0.0;
-    if (count > 0) cv::minMaxIdx(flat, &low, &high);
-    // ONNX Runtime's GetQuantizationParameter, in float32 as it computes them: the range always
-    // includes 0; an all-zero input gets scale 1 (the spec's formula would divide by zero).
-    const float range_min = std::min(static_cast<float>(low), 0.0f);
-    const float range_max = std::max(static_cast<float>(high), 0.0f);
-    const float scale = range_max == range_min ? 1.0f : (range_max - range_min) / 255.0f;
-    const float zero_point = round_half_even(std::clamp(0.0f - range_min / scale, 0.0f, 255.0f));
-    // MLAS's QuantizeLinear: x / scale, clamped to the representable [0 - zp, 255 - zp] (integer
-    // bounds, so clamping before rounding equals saturating after), rounded half to even. The
-    // dequantised value is then (q - zp) * scale = rounded * scale.
-    const float lowest = 0.0f - zero_point;
-    const float highest = 255.0f - zero_point;
-    const float* source = x.ptr<float>();
-    float* target = y.ptr<float>();
-    constexpr int block = 1 << 15;
-    cv::parallel_for_(cv::Range(0, (count + block - 1) / block), [&](const cv::Range& blocks) {
-      const int begin = blocks.start * block;
-      const int end = std::min(count, blocks.end * block);
-      for (int index = begin; index < end; ++index) {
-        const float steps = std::min(std::max(source[index] / scale, lowest), highest);
-        target[index] = round_half_even(steps) * scale;
-      }
-    });
-  }
-};
-
 // ---- DynamicQuantizeLinear, integer form ----------------------------------------------------------
 
 // The parameters of ONNX Runtime's DynamicQuantizeLinear for one tensor (see the header): the
@@ -266,7 +217,8 @@ class DynamicQuantizeLayer final : public HostLayer {
     cv::parallel_for_(cv::Range(0, (count + block - 1) / block), [&](const cv::Range& blocks) {
       const int end = std::min(count, blocks.end * block);
       for (int index = blocks.start * block; index < end; ++index) {
-        // As FakeQuantizeLayer: a true division, clamped to integer bounds, then rounded.
+        // MLAS's QuantizeLinear: a true division, clamped to the representable integer bounds
+        // (so clamping before rounding equals saturating after), rounded half to even.
         target[index] = round_half_even(std::min(std::max(source[index] / steps.scale, steps.lowest), steps.highest));
       }
     });
@@ -1088,7 +1040,6 @@ class IntegerDivLayer final : public BinaryLayer {
 void register_opencv_custom_layers() {
   static std::once_flag once;
   std::call_once(once, [] {
-    cv::dnn::LayerFactory::registerLayer(fake_quantize_op, &FakeQuantizeLayer::create);
     cv::dnn::LayerFactory::registerLayer(dynamic_quantize_op, &DynamicQuantizeLayer::create);
     cv::dnn::LayerFactory::registerLayer(integer_rescale_op, &IntegerRescaleLayer::create);
     cv::dnn::LayerFactory::registerLayer(logistic_op, &LogisticLayer::create);

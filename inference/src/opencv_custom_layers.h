@@ -23,15 +23,13 @@
 // OpenCV 4.6, so the rewrite passes axes already made non-negative.
 //
 // Op types and their semantics (exactly the ONNX operator named, for the types listed):
-//   DetflowDynamicQuantizeDequantize  DynamicQuantizeLinear (uint8) followed by DequantizeLinear,
-//       as ONNX Runtime's CPU kernels compute them: x_min = min(min(x), 0), x_max = max(max(x), 0),
-//       scale = (x_max - x_min) / 255 (1 when x_max == x_min), zero_point =
-//       round_half_even(clamp(0 - x_min / scale, 0, 255)), q = clamp(round_half_even(x / scale) +
-//       zero_point, 0, 255); output (q - zero_point) * scale, float32, shape of x. All float32
-//       arithmetic in that order (x / scale is a division, as in MLAS, not a reciprocal multiply).
-//   DetflowDynamicQuantize  DynamicQuantizeLinear in integer form: the same q, scale and zero point
-//       as above; outputs q - zero_point (an integer in [-255, 255], float32, shape of x) and the
-//       scale (float32, shape [1, 1]).
+//   DetflowDynamicQuantize  DynamicQuantizeLinear (uint8) in integer form, as ONNX Runtime's CPU
+//       kernels compute it: x_min = min(min(x), 0), x_max = max(max(x), 0), scale = (x_max - x_min)
+//       / 255 (1 when x_max == x_min), zero_point = round_half_even(clamp(0 - x_min / scale, 0,
+//       255)), q = clamp(round_half_even(x / scale) + zero_point, 0, 255), all float32 arithmetic
+//       in that order (x / scale is a division, as in MLAS, not a reciprocal multiply); outputs
+//       q - zero_point (an integer in [-255, 255], float32, shape of x) and the scale (float32,
+//       shape [1, 1]).
 //   DetflowIntegerRescale  Mul(Cast(sum), Mul(x_scale, w_scale)) of dynamic int8 graphs: inputs the
 //       integer-valued sum, x_scale ([1, 1]) and the constant w_scale (input 2: one value, or one
 //       per channel along attribute `axis`, default 1, -1 = last); output sum * (x_scale * w_scale)
@@ -73,7 +71,6 @@
 
 namespace detflow::detail {
 
-inline constexpr const char* fake_quantize_op = "DetflowDynamicQuantizeDequantize";
 inline constexpr const char* dynamic_quantize_op = "DetflowDynamicQuantize";
 inline constexpr const char* integer_rescale_op = "DetflowIntegerRescale";
 inline constexpr const char* logistic_op = "DetflowLogistic";

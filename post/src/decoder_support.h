@@ -70,6 +70,22 @@ void finish_detections(std::span<const Candidate> candidates, const Geometry& ge
 inline float to_float(float value) { return value; }
 inline float to_float(std::uint16_t value) { return half_to_float(value); }
 inline float sigmoid(float value) { return 1.0f / (1.0f + std::exp(-value)); }
+// The highest of `count` class values spaced `step` elements apart and its index; the
+// lowest index wins ties, as argmax does. Works on f32 and f16 (bits) rows alike.
+struct BestClass {
+  float value;
+  int class_id;
+};
+template <typename Element>
+BestClass best_class(const Element* first, std::size_t count, std::size_t step = 1) {
+  BestClass best{to_float(first[0]), 0};
+  for (std::size_t index = 1; index < count; ++index) {
+    const float value = to_float(first[index * step]);
+    if (value > best.value) best = {value, static_cast<int>(index)};
+  }
+  return best;
+}
+
 // The logit whose sigmoid is `probability` (+/-infinity at 0 and 1).
 float logit(float probability);
 

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifdef DETFLOW_HAVE_ONNXRUNTIME
@@ -166,7 +167,7 @@ double max_scaled_difference(const std::vector<float>& left, const std::vector<f
 }
 
 Outputs run_opencv(const std::string& bytes, const std::vector<Feed>& feeds) {
-  detail::register_opencv_custom_layers();  // the int8 rewrite uses detflow's fake-quantise layer
+  detail::register_opencv_custom_layers();  // the int8 rewrite uses detflow's layers
   cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
   net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
   net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
@@ -514,7 +515,7 @@ TEST(GraphRewrite, ConvolutionWithoutKernelShapeGetsItFromTheWeight) {
   }
 }
 
-// ---- 3. dynamic int8 -> float ------------------------------------------------------------------
+// ---- 6. dynamic int8 -> integer arithmetic in float -----------------------------------------------
 
 // x -> DynamicQuantizeLinear -> ConvInteger / MatMulInteger -> Cast -> Mul(x_scale * w_scale)
 // [-> Add bias], exactly as onnxruntime.quantization.quantize_dynamic writes it.
@@ -595,52 +596,69 @@ QuantizedCase quantized_matrix_product() {
   return result;
 }
 
-void expect_fake_quantized(const QuantizedCase& quantized, const std::string& float_op) {
+// reproduce_dynamic_int8 turns the chain into DetflowDynamicQuantize -> float Conv/MatMul on the
+// integers -> DetflowIntegerRescale (-> the bias Add): integer sums that float holds exactly and
+// the same float roundings as ONNX Runtime's kernels, so OpenCV must give ONNX Runtime's output
+// on the original int8 graph bit for bit (graph_rewrite.h, pass 6).
+void expect_reproduces_onnxruntime(const QuantizedCase& quantized, const std::string& float_op, bool bias) {
   auto rewritten = quantized.model;
-  const auto note = detail::fake_quantize_dynamic_int8(rewritten);
+  const auto note = detail::reproduce_dynamic_int8(rewritten);
   ASSERT_TRUE(note.has_value());
-  EXPECT_NE(note->find(std::string("1 DynamicQuantizeLinear -> ") + detail::fake_quantize_op), std::string::npos)
+  EXPECT_NE(note->find(std::string("1 DynamicQuantizeLinear -> ") + detail::dynamic_quantize_op), std::string::npos)
       << *note;
-  // The fake-quantise layer, the float op (and the bias Add) remain: no integer, cast or rescale nodes.
+  // No integer, cast or scale-product node is left: quantise, float op, rescale (, bias Add).
   std::vector<std::string> operators;
   for (const auto& node : rewritten.graph().node()) operators.push_back(node.op_type());
-  ASSERT_GE(operators.size(), 2u);
-  EXPECT_EQ(operators[0], detail::fake_quantize_op);
-  EXPECT_EQ(operators[1], float_op);
-  EXPECT_LE(operators.size(), 3u);
-  for (const auto& op : operators) {
-    EXPECT_TRUE(op != "DynamicQuantizeLinear" && op != "Cast" && op.find("Integer") == std::string::npos) << op;
-  }
+  std::vector<std::string> expected{detail::dynamic_quantize_op, float_op, detail::integer_rescale_op};
+  if (bias) expected.emplace_back("Add");
+  EXPECT_EQ(operators, expected);
 
   const std::size_t count = static_cast<std::size_t>(
       std::accumulate(quantized.input_shape.begin(), quantized.input_shape.end(), 1LL, std::multiplies<>()));
-  const Feed feed{"x", quantized.input_shape, random_values(count, -1.0f, 3.0f, 6)};
-  const auto produced = run_opencv(bytes_of(rewritten), {feed});
-  const auto unquantized = run_opencv(bytes_of(quantized.float_reference), {feed});
-  ASSERT_EQ(produced.size(), 1u);
-  float largest_output = 0.0f;
-  for (const float value : unquantized[0]) largest_output = std::max(largest_output, std::abs(value));
-  // x is quantised to uint8 over [min(x, 0), max(x)]: the float layer differs by up to half a
-  // step (4/255/2) per input times the sum of |w| over one output's inputs.
-  const double quantization_effect = max_abs_difference(produced[0], unquantized[0]);
-  EXPECT_GT(quantization_effect, 0.0) << "activations were not quantised";
-  EXPECT_LE(quantization_effect, 0.05 * largest_output);
-  DETFLOW_REQUIRE_ONNXRUNTIME();
+  // Inputs of several ranges: all positive (zero point 0), mixed, and all negative (zero point 255).
+  const std::vector<std::pair<float, float>> ranges{{0.0f, 2.0f}, {-1.0f, 3.0f}, {-5.0f, -0.5f}};
+  for (std::size_t trial = 0; trial < ranges.size(); ++trial) {
+    SCOPED_TRACE("inputs in [" + std::to_string(ranges[trial].first) + ", " + std::to_string(ranges[trial].second) +
+                 "]");
+    const Feed feed{"x", quantized.input_shape,
+                    random_values(count, ranges[trial].first, ranges[trial].second, 6 + static_cast<unsigned>(trial))};
+    const auto produced = run_opencv(bytes_of(rewritten), {feed});
+    ASSERT_EQ(produced.size(), 1u);
+    // Sanity against the unquantised float layer: close (x is quantised to uint8 over
+    // [min(x, 0), max(x, 0)], half a step per input times the sum of |w| over one output's
+    // inputs), but not equal, or the activations were not quantised at all.
+    const auto unquantized = run_opencv(bytes_of(quantized.float_reference), {feed});
+    float largest_output = 0.0f;
+    for (const float value : unquantized[0]) largest_output = std::max(largest_output, std::abs(value));
+    const double quantization_effect = max_abs_difference(produced[0], unquantized[0]);
+    EXPECT_GT(quantization_effect, 0.0) << "activations were not quantised";
+    EXPECT_LE(quantization_effect, 0.05 * largest_output);
+    DETFLOW_REQUIRE_ONNXRUNTIME();
 #ifdef DETFLOW_HAVE_ONNXRUNTIME
-  // ONNX Runtime's integer arithmetic, which the rewrite reproduces up to float summation order.
-  const auto original = run_onnxruntime(bytes_of(quantized.model), {feed});
-  const double difference = max_abs_difference(produced[0], original[0]);
-  testing::Test::RecordProperty("int8_vs_fake_quantized_max_abs_diff", std::to_string(difference));
-  EXPECT_LE(difference, 1e-5 * std::max(1.0f, largest_output));
+    const auto original = run_onnxruntime(bytes_of(quantized.model), {feed});
+    ASSERT_EQ(original.size(), 1u);
+    ASSERT_EQ(produced[0].size(), original[0].size());
+    std::size_t differing = 0;
+    for (std::size_t element = 0; element < original[0].size(); ++element) {
+      if (produced[0][element] != original[0][element]) {
+        if (++differing <= 3) {
+          ADD_FAILURE() << "element " << element << ": OpenCV " << produced[0][element] << ", ONNX Runtime "
+                        << original[0][element];
+        }
+      }
+    }
+    EXPECT_EQ(differing, 0u) << "of " << original[0].size() << " outputs differ from ONNX Runtime's; max |diff| "
+                             << max_abs_difference(produced[0], original[0]);
 #endif
+  }
 }
 
-TEST(GraphRewrite, DynamicQuantizedConvBecomesFakeQuantizedFloatConv) {
-  expect_fake_quantized(quantized_convolution(), "Conv");
+TEST(GraphRewrite, DynamicQuantizedConvOnOpenCvEqualsOnnxRuntimeBitForBit) {
+  expect_reproduces_onnxruntime(quantized_convolution(), "Conv", true);
 }
 
-TEST(GraphRewrite, DynamicQuantizedMatMulBecomesFakeQuantizedFloatMatMul) {
-  expect_fake_quantized(quantized_matrix_product(), "MatMul");
+TEST(GraphRewrite, DynamicQuantizedMatMulWithPerColumnScalesOnOpenCvEqualsOnnxRuntimeBitForBit) {
+  expect_reproduces_onnxruntime(quantized_matrix_product(), "MatMul", false);
 }
 
 TEST(GraphRewrite, ModelWithoutThosePatternsIsLeftAlone) {

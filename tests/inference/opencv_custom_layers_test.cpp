@@ -349,15 +349,16 @@ TEST(OpenCvCustomLayers, ComputedTopKIsRefusedByTheRewrite) {
   }
 }
 
-// ---- fake quantisation -------------------------------------------------------------------------
+// ---- dynamic quantisation -------------------------------------------------------------------------
 
-// x -> DetflowDynamicQuantizeDequantize -> y, for OpenCV.
-std::string fake_quantize_graph(std::int64_t count) {
+// x -> DetflowDynamicQuantize -> (q - zero_point, scale), for OpenCV.
+std::string dynamic_quantize_graph(std::int64_t count) {
   auto model = new_model(13);
   auto& graph = *model.mutable_graph();
   declare(graph.add_input(), "x", onnx::TensorProto::FLOAT, {1, count});
-  add_node(graph, detail::fake_quantize_op, {"x"}, {"y"});
-  declare(graph.add_output(), "y", onnx::TensorProto::FLOAT, {1, count});
+  add_node(graph, detail::dynamic_quantize_op, {"x"}, {"steps", "scale"});
+  declare(graph.add_output(), "steps", onnx::TensorProto::FLOAT, {1, count});
+  declare(graph.add_output(), "scale", onnx::TensorProto::FLOAT, {1, 1});
   return bytes_of(model);
 }
 
@@ -372,12 +373,17 @@ onnx::ModelProto quantize_dequantize_graph(std::int64_t count) {
   return model;
 }
 
+// The dequantised value (q - zero_point) * scale from the integer-form layer's two outputs:
+// what DequantizeLinear computes from DynamicQuantizeLinear's.
 std::vector<float> fake_quantize(const std::vector<float>& values) {
   const auto count = static_cast<std::int64_t>(values.size());
-  return run_opencv(fake_quantize_graph(count), {Feed{"x", {1, count}, values}}, {"y"}).at(0);
+  auto outputs = run_opencv(dynamic_quantize_graph(count), {Feed{"x", {1, count}, values}}, {"steps", "scale"});
+  const float scale = outputs.at(1).at(0);
+  for (auto& step : outputs.at(0)) step *= scale;
+  return outputs.at(0);
 }
 
-TEST(OpenCvCustomLayers, FakeQuantizeRoundsHalfToEvenAsTheSpecSays) {
+TEST(OpenCvCustomLayers, DynamicQuantizeRoundsHalfToEvenAsTheSpecSays) {
   // Range [0, 255] -> scale 1, zero point 0: x / scale lands exactly on .5 and rounds to even.
   const std::vector<float> ties{255.0f, 0.5f, 1.5f, 2.5f, 3.5f, 100.5f, 254.5f, 0.0f};
   EXPECT_EQ(fake_quantize(ties), (std::vector<float>{255, 0, 2, 2, 4, 100, 254, 0}));
@@ -388,7 +394,7 @@ TEST(OpenCvCustomLayers, FakeQuantizeRoundsHalfToEvenAsTheSpecSays) {
   EXPECT_EQ(fake_quantize({0.0f, 0.0f, 0.0f}), (std::vector<float>{0, 0, 0}));
 }
 
-TEST(OpenCvCustomLayers, FakeQuantizeEqualsOnnxRuntimeDynamicQuantizeLinearBitForBit) {
+TEST(OpenCvCustomLayers, DynamicQuantizeEqualsOnnxRuntimeDynamicQuantizeLinearBitForBit) {
   DETFLOW_REQUIRE_ONNXRUNTIME();
 #ifdef DETFLOW_HAVE_ONNXRUNTIME
   std::mt19937 generator(5);
@@ -462,9 +468,9 @@ onnx::ModelProto head_from(const onnx::ModelProto& model, const std::string& cut
 #endif
 
 // Every DynamicQuantizeLinear of the real model, on the real activations ONNX Runtime computes for
-// a real image: the fake-quantise layer given the same activation must return exactly
+// a real image: the quantise layer given the same activation must return exactly
 // (q - zero_point) * scale from ONNX Runtime's q, scale and zero point.
-TEST(OpenCvCustomLayersRealModel, FakeQuantizeMatchesOnnxRuntimeOnEveryYoloV10Activation) {
+TEST(OpenCvCustomLayersRealModel, DynamicQuantizeMatchesOnnxRuntimeOnEveryYoloV10Activation) {
   DETFLOW_SHARED_FILE(model_path, "models/yolov10n_int8.onnx");
   DETFLOW_SHARED_FILE(image_path, "media/street.jpg");
   DETFLOW_REQUIRE_ONNXRUNTIME();

@@ -174,15 +174,7 @@ void NanodetDecoder::decode(std::span<const Tensor> outputs, const Geometry& geo
         const auto stride = static_cast<float>(level.stride);
         for (std::size_t cell = 0; cell < cells; ++cell) {
           const auto* class_row = scores + (level.first_row + cell) * class_row_width;
-          float best = detail::to_float(class_row[0]);
-          int best_class = 0;
-          for (std::size_t class_index = 1; class_index < classes; ++class_index) {
-            const float score = detail::to_float(class_row[class_index]);
-            if (score > best) {
-              best = score;
-              best_class = static_cast<int>(class_index);
-            }
-          }
+          const auto [best, best_class] = detail::best_class(class_row, classes);
           if (best < minimum || !gate.passes(best_class, best)) continue;
           const auto* distribution = boxes + (level.first_row + cell) * box_row_width + box_column;
           float distances[4];

@@ -176,15 +176,7 @@ void SsdDecoder::decode(std::span<const Tensor> outputs, const Geometry& geometr
       for (std::size_t index = 0; index < anchor_count; ++index) {
         // Clipping and the sigmoid are monotonic: the best logit gives the best score.
         const auto* row = scores + index * classes;
-        float best = detail::to_float(row[0]);
-        int best_class = 0;
-        for (std::size_t class_index = 1; class_index < classes; ++class_index) {
-          const float value = detail::to_float(row[class_index]);
-          if (value > best) {
-            best = value;
-            best_class = static_cast<int>(class_index);
-          }
-        }
+        const auto [best, best_class] = detail::best_class(row, classes);
         float score = best;
         if (clipping > 0) score = std::clamp(score, -clipping, clipping);
         if (options_.apply_sigmoid) score = detail::sigmoid(score);

@@ -163,15 +163,7 @@ void Yolov5Decoder::decode(std::span<const Tensor> outputs, const Geometry& geom
         // Class scores are at most 1, so obj x class < threshold whenever obj is.
         const float objectness = detail::to_float(row[4]);
         if (objectness < minimum) continue;
-        float best = detail::to_float(row[5]);
-        int best_class = 0;
-        for (std::size_t class_index = 1; class_index < classes; ++class_index) {
-          const float score = detail::to_float(row[5 + class_index]);
-          if (score > best) {
-            best = score;
-            best_class = static_cast<int>(class_index);
-          }
-        }
+        const auto [best, best_class] = detail::best_class(row + 5, classes);
         const float score = objectness * best;
         if (!gate.passes(best_class, score)) continue;
         const float cx = detail::to_float(row[0]), cy = detail::to_float(row[1]);
@@ -206,15 +198,7 @@ void Yolov5Decoder::decode_raw(std::span<const Tensor> outputs, const Postproces
           // sigmoid(obj) x sigmoid(class) < threshold whenever sigmoid(obj) is: compare logits.
           const float objectness_logit = detail::to_float(data[base + 4 * step]);
           if (objectness_logit < minimum_logit) continue;
-          float best_logit = detail::to_float(data[base + 5 * step]);
-          int best_class = 0;
-          for (std::size_t class_index = 1; class_index < classes; ++class_index) {
-            const float value = detail::to_float(data[base + (5 + class_index) * step]);
-            if (value > best_logit) {
-              best_logit = value;
-              best_class = static_cast<int>(class_index);
-            }
-          }
+          const auto [best_logit, best_class] = detail::best_class(data + base + 5 * step, classes, step);
           const float score = detail::sigmoid(objectness_logit) * detail::sigmoid(best_logit);
           if (!gate.passes(best_class, score)) continue;
           const auto grid_x = static_cast<float>(cell % static_cast<std::size_t>(head.grid_width));

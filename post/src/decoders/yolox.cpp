@@ -80,15 +80,7 @@ void YoloxDecoder::decode(std::span<const Tensor> outputs, const Geometry& geome
       const auto* row = data + row_index * columns;
       const float objectness = detail::to_float(row[4]);
       if (objectness < minimum) continue;  // class scores are at most 1
-      float best = detail::to_float(row[5]);
-      int best_class = 0;
-      for (std::size_t class_index = 1; class_index < classes; ++class_index) {
-        const float score = detail::to_float(row[5 + class_index]);
-        if (score > best) {
-          best = score;
-          best_class = static_cast<int>(class_index);
-        }
-      }
+      const auto [best, best_class] = detail::best_class(row + 5, classes);
       const float score = objectness * best;
       if (!gate.passes(best_class, score)) continue;
       float cx = detail::to_float(row[0]);
