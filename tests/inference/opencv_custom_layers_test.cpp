@@ -1,7 +1,7 @@
 // detflow's OpenCV custom layers (inference/src/opencv_custom_layers.h): each one on a small graph
 // built here with the onnx protobuf classes, run by ONNX Runtime as written (standard ops) and by
 // OpenCV after rewrite_for_opencv routed the node to the custom layer; results must be equal
-// (these ops are exact, so bit for bit). Then yolov10n_int8 from ../shared: the fake-quantise
+// (these ops are exact, so bit for bit). Then yolov10n_int8 from ../shared: the quantise
 // layer against ONNX Runtime's DynamicQuantizeLinear on real activations, and the end-to-end head
 // against ONNX Runtime's on the same input.
 #include <gtest/gtest.h>
@@ -375,7 +375,7 @@ onnx::ModelProto quantize_dequantize_graph(std::int64_t count) {
 
 // The dequantised value (q - zero_point) * scale from the integer-form layer's two outputs:
 // what DequantizeLinear computes from DynamicQuantizeLinear's.
-std::vector<float> fake_quantize(const std::vector<float>& values) {
+std::vector<float> quantize_dequantize_on_opencv(const std::vector<float>& values) {
   const auto count = static_cast<std::int64_t>(values.size());
   auto outputs = run_opencv(dynamic_quantize_graph(count), {Feed{"x", {1, count}, values}}, {"steps", "scale"});
   const float scale = outputs.at(1).at(0);
@@ -386,12 +386,12 @@ std::vector<float> fake_quantize(const std::vector<float>& values) {
 TEST(OpenCvCustomLayers, DynamicQuantizeRoundsHalfToEvenAsTheSpecSays) {
   // Range [0, 255] -> scale 1, zero point 0: x / scale lands exactly on .5 and rounds to even.
   const std::vector<float> ties{255.0f, 0.5f, 1.5f, 2.5f, 3.5f, 100.5f, 254.5f, 0.0f};
-  EXPECT_EQ(fake_quantize(ties), (std::vector<float>{255, 0, 2, 2, 4, 100, 254, 0}));
+  EXPECT_EQ(quantize_dequantize_on_opencv(ties), (std::vector<float>{255, 0, 2, 2, 4, 100, 254, 0}));
   // Range [-51, 204] -> scale 1, zero point 51: negative ties, and the zero point shift.
   const std::vector<float> shifted{-51.0f, 204.0f, -10.5f, -0.5f, 7.5f, -50.5f};
-  EXPECT_EQ(fake_quantize(shifted), (std::vector<float>{-51, 204, -10, -0, 8, -50}));
+  EXPECT_EQ(quantize_dequantize_on_opencv(shifted), (std::vector<float>{-51, 204, -10, -0, 8, -50}));
   // All zeros: ONNX Runtime's scale 1 instead of a division by zero.
-  EXPECT_EQ(fake_quantize({0.0f, 0.0f, 0.0f}), (std::vector<float>{0, 0, 0}));
+  EXPECT_EQ(quantize_dequantize_on_opencv({0.0f, 0.0f, 0.0f}), (std::vector<float>{0, 0, 0}));
 }
 
 TEST(OpenCvCustomLayers, DynamicQuantizeEqualsOnnxRuntimeDynamicQuantizeLinearBitForBit) {
@@ -406,7 +406,7 @@ TEST(OpenCvCustomLayers, DynamicQuantizeEqualsOnnxRuntimeDynamicQuantizeLinearBi
     const auto count = static_cast<std::int64_t>(values.size());
     const Feed feed{"x", {1, count}, values};
     const auto expected = run_onnxruntime(quantize_dequantize_graph(count), {feed});
-    const auto produced = fake_quantize(values);
+    const auto produced = quantize_dequantize_on_opencv(values);
     std::size_t mismatches = 0;
     for (std::size_t index = 0; index < values.size(); ++index) mismatches += produced[index] != expected[0][index];
     EXPECT_EQ(mismatches, 0u) << "range [" << low << ", " << high << "]";
@@ -501,7 +501,7 @@ TEST(OpenCvCustomLayersRealModel, DynamicQuantizeMatchesOnnxRuntimeOnEveryYoloV1
     const auto& q = reference[4 * index + 1];
     const float scale = reference[4 * index + 2].at(0);
     const float zero_point = reference[4 * index + 3].at(0);
-    const auto produced = fake_quantize(x);
+    const auto produced = quantize_dequantize_on_opencv(x);
     std::size_t mismatches = 0;
     for (std::size_t element = 0; element < x.size(); ++element) {
       mismatches += produced[element] != (q[element] - zero_point) * scale;
@@ -509,7 +509,7 @@ TEST(OpenCvCustomLayersRealModel, DynamicQuantizeMatchesOnnxRuntimeOnEveryYoloV1
     EXPECT_EQ(mismatches, 0u) << activations[index];
     elements += x.size();
   }
-  std::cout << "fake quantisation equals ONNX Runtime's on " << activations.size() << " activations, " << elements
+  std::cout << "quantisation equals ONNX Runtime's on " << activations.size() << " activations, " << elements
             << " elements\n";
 #endif
 }
