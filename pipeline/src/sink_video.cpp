@@ -1,5 +1,6 @@
 // The annotated-video sink: frames are annotated straight into GStreamer buffers and
-// pushed into appsrc ! videoconvert ! encoder ! muxer ! filesink.
+// pushed into appsrc ! [videoconvert !] encoder ! muxer ! filesink (I420 converted here when
+// the frame size allows, see start()).
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -123,7 +124,11 @@ class VideoSink final : public Sink {
       gst_buffer_unref(buffer);
       fail("cannot map a frame buffer");
     }
-    {
+    if (direct_i420_) {
+      draw_into(bgr, result.detections, annotated_);
+      cv::Mat planes(height_ * 3 / 2, width_, CV_8UC1, map.data);
+      cv::cvtColor(annotated_, planes, cv::COLOR_BGR2YUV_I420);
+    } else {
       cv::Mat target(height_, width_, CV_8UC3, map.data, stride_);
       draw_into(bgr, result.detections, target);
     }
@@ -177,11 +182,22 @@ class VideoSink final : public Sink {
   void start(int width, int height) {
     width_ = width;
     height_ = height;
-    stride_ = static_cast<std::size_t>(GST_ROUND_UP_4(width * 3));  // GStreamer's default row stride for BGR
-    frame_bytes_ = stride_ * static_cast<std::size_t>(height);
+    // The encoders take I420. OpenCV's SIMD cvtColor writes it straight into the buffer at
+    // a third of the CPU cost of GStreamer's generic videoconvert (measured on 768x576:
+    // 0.3 ms against 1 ms per frame), when GStreamer's I420 layout is OpenCV's packed planes:
+    // a width that is a multiple of 8 (so every plane stride is 4-aligned) and an even height.
+    direct_i420_ = width % 8 == 0 && height % 2 == 0;
+    if (direct_i420_) {
+      annotated_.create(height, width, CV_8UC3);
+      stride_ = static_cast<std::size_t>(width);
+      frame_bytes_ = static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3 / 2;
+    } else {
+      stride_ = static_cast<std::size_t>(GST_ROUND_UP_4(width * 3));  // GStreamer's default row stride for BGR
+      frame_bytes_ = stride_ * static_cast<std::size_t>(height);
+    }
     const int keyframe_interval =
         std::max(1, static_cast<int>(std::lround(2.0 * rate_numerator_ / std::max(1, rate_denominator_))));
-    const std::string description = "appsrc name=source ! videoconvert ! " +
+    const std::string description = std::string("appsrc name=source ! ") + (direct_i420_ ? "" : "videoconvert ! ") +
                                     encoder_and_muxer(lowercase_extension(path_), keyframe_interval) +
                                     " ! filesink name=file";
     GError* parse_error = nullptr;
@@ -197,9 +213,9 @@ class VideoSink final : public Sink {
     ElementPtr file(gst_bin_get_by_name(GST_BIN(pipeline.get()), "file"));
     g_object_set(file.get(), "location", path_.c_str(), nullptr);
 
-    GstCaps* caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, "BGR", "width", G_TYPE_INT, width,
-                                        "height", G_TYPE_INT, height, "framerate", GST_TYPE_FRACTION, rate_numerator_,
-                                        rate_denominator_, nullptr);
+    GstCaps* caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, direct_i420_ ? "I420" : "BGR", "width",
+                                        G_TYPE_INT, width, "height", G_TYPE_INT, height, "framerate", GST_TYPE_FRACTION,
+                                        rate_numerator_, rate_denominator_, nullptr);
     // block=false: a blocked push could never return once a downstream element failed;
     // wait_for_queue_room() bounds the queue instead and watches the bus meanwhile.
     g_object_set(source.get(), "caps", caps, "format", GST_FORMAT_TIME, "is-live", FALSE, "block", FALSE, "max-bytes",
@@ -287,6 +303,8 @@ class VideoSink final : public Sink {
   int height_ = 0;
   std::size_t stride_ = 0;
   std::size_t frame_bytes_ = 0;
+  bool direct_i420_ = false;  // frames converted to I420 here rather than by videoconvert
+  cv::Mat annotated_;         // direct_i420_: the annotated BGR frame before conversion, reused
   int rate_numerator_ = static_cast<int>(default_video_fps);
   int rate_denominator_ = 1;
   std::int64_t frames_pushed_ = 0;
