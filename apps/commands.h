@@ -32,6 +32,9 @@ using CommandAction = std::function<int()>;
 CommandAction add_run_command(CLI::App& app, ShutdownWatcher& watcher);
 // `detflow inspect MODEL.onnx [--json]`.
 CommandAction add_inspect_command(CLI::App& app);
+// `detflow bench --model M --source S ...`: detflow side by side with the hand-written loop
+// and the raw engines (bench/).
+CommandAction add_bench_command(CLI::App& app);
 
 // Writes "detflow: error: <message>" as one line on stderr (newlines become spaces).
 void print_error(const std::string& message);

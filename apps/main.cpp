@@ -15,11 +15,6 @@
 #include "detflow/error.h"
 #include "shutdown.h"
 
-// bench (helper "bench"): `detflow bench`, defined in bench_command.cpp.
-namespace detflow::app {
-CommandAction add_bench_command(CLI::App& app);
-}  // namespace detflow::app
-
 namespace detflow::app {
 
 void print_error(const std::string& message) {
@@ -55,7 +50,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, CommandAction>> commands{
       {"run", add_run_command(app, watcher)},
       {"inspect", add_inspect_command(app)},
-      {"bench", add_bench_command(app)},  // bench (helper "bench")
+      {"bench", add_bench_command(app)},
   };
 
   try {

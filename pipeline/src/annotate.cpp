@@ -68,8 +68,8 @@ void draw_detections(cv::Mat& canvas, std::span<const Detection> detections, con
     const int y2 = clamp_to(static_cast<int>(std::lround(detection.y2)), 0, height - 1);
     if (x2 < x1 || y2 < y1) continue;
     const cv::Scalar colour = class_colour(detection.class_id);
-    // Axis-aligned edges have nothing to smooth: LINE_8 draws the same pixels as LINE_AA at a
-    // fraction of the cost. Text keeps anti-aliasing, where it shows.
+    // Axis-aligned edges barely show anti-aliasing, which costs several times more to draw;
+    // text keeps it, where it shows.
     cv::rectangle(canvas, cv::Point(x1, y1), cv::Point(x2, y2), colour, thickness, cv::LINE_8);
     if (!style.show_label) continue;
 
