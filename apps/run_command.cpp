@@ -163,11 +163,12 @@ int run(const RunOptions& options, ShutdownWatcher& watcher) {
   check_sink_settings(sink_settings);
   if (!config.stats_json.empty()) check_output_file(config.stats_json, "statistics output");
   std::unique_ptr<Source> source = open_source(to_source_settings(config));
-  DetectorSetup detector(to_model_settings(config), to_engine_options(config));
+  const Config config_for_source = resolve_engine_layout(config, source->info().live);
+  DetectorSetup detector(to_model_settings(config_for_source), to_engine_options(config_for_source));
   if (!options.quiet) {
     spdlog::info("source: {}", source->info().description);
     for (const auto& line : detector.describe()) spdlog::info("{}", line);
-    spdlog::info("workers: {} x {} threads", config.engine.workers, resolved_threads(config));
+    spdlog::info("workers: {} x {} threads", config_for_source.engine.workers, resolved_threads(config_for_source));
   }
   std::vector<std::unique_ptr<Sink>> sinks = make_sinks(sink_settings);
   std::vector<Sink*> file_sinks;
@@ -177,7 +178,7 @@ int run(const RunOptions& options, ShutdownWatcher& watcher) {
   }
 
   const std::string outputs = describe_outputs(config);
-  Pipeline pipeline(detector, std::move(source), std::move(sinks), to_pipeline_settings(config));
+  Pipeline pipeline(detector, std::move(source), std::move(sinks), to_pipeline_settings(config_for_source));
   watcher.watch(&pipeline, file_sinks);
   RunSummary summary;
   try {

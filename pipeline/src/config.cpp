@@ -459,8 +459,8 @@ std::vector<Entry> build_registry() {
       [](auto& config) -> auto& { return config.engine.providers; },
       [](const std::vector<std::string>& items) { std::for_each(items.begin(), items.end(), check_identifier); }));
   add(integer_entry<int>(
-      "engine.workers", 1, 64, "", "inference workers, each with its own engine",
-      [](auto& config) -> auto& { return config.engine.workers; }));
+      "engine.workers", 0, 64, "one per core for files, 1 for live sources",
+      "inference workers, each with its own engine", [](auto& config) -> auto& { return config.engine.workers; }));
   add(integer_entry<int>(
       "engine.threads", 0, 256, "cores / workers, at least 1",
       "intra-op threads per worker (workers x threads should not exceed the cores)",
@@ -774,6 +774,18 @@ int resolved_threads(const Config& config) {
   return std::max(1, cores / std::max(1, config.engine.workers));
 }
 
+Config resolve_engine_layout(Config config, bool live_source) {
+  if (config.engine.workers != 0) return config;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (live_source) {
+    config.engine.workers = 1;
+  } else {
+    config.engine.workers = cores;
+    if (config.engine.threads == 0) config.engine.threads = 1;
+  }
+  return config;
+}
+
 void validate_for_run(const Config& config) {
   if (config.model.path.empty()) {
     throw Error("no model: set model.path in the configuration or pass --model FILE.onnx");
@@ -786,7 +798,8 @@ void validate_for_run(const Config& config) {
                 " and model.input_height = " + std::to_string(config.model.input_height) +
                 ": set both or neither (0 = automatic); e.g. --size 640 or --size 640x480");
   }
-  if (config.pipeline.max_in_flight != 0 && config.pipeline.max_in_flight < config.engine.workers) {
+  if (config.pipeline.max_in_flight != 0 && config.engine.workers != 0 &&
+      config.pipeline.max_in_flight < config.engine.workers) {
     throw Error("pipeline.max_in_flight = " + std::to_string(config.pipeline.max_in_flight) + " is below " +
                 "engine.workers = " + std::to_string(config.engine.workers) +
                 "; accepted: 0 (2 x workers) or at least the number of workers");
@@ -810,7 +823,7 @@ EngineOptions to_engine_options(const Config& config) {
 
 PipelineSettings to_pipeline_settings(const Config& config) {
   PipelineSettings settings;
-  settings.workers = config.engine.workers;
+  settings.workers = std::max(1, config.engine.workers);  // 0 left unresolved: one worker
   settings.max_in_flight = config.pipeline.max_in_flight;
   settings.max_frames = config.pipeline.max_frames;
   settings.stats_interval_s = config.pipeline.stats_interval_s;

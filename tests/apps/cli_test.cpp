@@ -129,9 +129,9 @@ TEST_F(CliBadInput, InvalidYamlKeyAndValue) {
   write_file(folder_ / "key.yaml", "model:\n  confidence: 0.3\n");
   expect_one_line_usage_error(run_detflow({"run", "-c", (folder_ / "key.yaml").string()}),
                               "unknown key 'model.confidence'");
-  write_file(folder_ / "value.yaml", "engine:\n  workers: 0\n");
+  write_file(folder_ / "value.yaml", "engine:\n  workers: 65\n");
   expect_one_line_usage_error(run_detflow({"run", "-c", (folder_ / "value.yaml").string()}),
-                              "engine.workers = '0': out of range");
+                              "engine.workers = '65': out of range");
   write_file(folder_ / "syntax.yaml", "model: [unclosed\n");
   expect_one_line_usage_error(run_detflow({"run", "-c", (folder_ / "syntax.yaml").string()}), "invalid YAML");
   expect_one_line_usage_error(run_detflow({"run", "-c", (folder_ / "missing.yaml").string()}), "no such file");

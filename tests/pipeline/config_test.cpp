@@ -72,7 +72,7 @@ TEST(ConfigRegistry, DefaultsInTheTableAreTheStructDefaults) {
     EXPECT_EQ(value, key.default_value) << key.name;
   }
   EXPECT_EQ(key_named("model.conf").default_value, "null");
-  EXPECT_EQ(key_named("engine.workers").default_value, "1");
+  EXPECT_EQ(key_named("engine.workers").default_value, "0");
   EXPECT_EQ(key_named("sinks.display").default_value, "auto");
   EXPECT_EQ(key_named("source.mode").default_value, "auto");
 }
@@ -184,7 +184,7 @@ std::vector<std::string> invalid_yaml_values(const ConfigKey& key) {
   if (key.name == "engine.backend") values.push_back("tensorflow");
   if (key.name == "engine.target") values.push_back("\"open cl\"");
   if (key.name == "sinks.video") values.push_back("out.mov");
-  if (key.name == "model.max_det" || key.name == "engine.workers") values.push_back("0");
+  if (key.name == "model.max_det") values.push_back("0");
   if (key.name == "model.conf" || key.name == "model.iou") values.push_back("1.5");
   if (key.name == "engine.workers") values.push_back("65");
   return values;
@@ -216,7 +216,7 @@ TEST(ConfigErrors, OutOfRangeAndNotANumberAreTold) {
   const auto range = error_of([&] { set_config_value(config, "model.conf", "1.5", "--conf"); });
   EXPECT_EQ(range, "--conf: model.conf = '1.5': out of range; accepted: " + key_named("model.conf").accepted);
   const auto number = error_of([&] { set_config_value(config, "engine.workers", "two", "--workers"); });
-  EXPECT_TRUE(contains(number, "--workers: engine.workers = 'two': not a whole number; accepted: 1 to 64")) << number;
+  EXPECT_TRUE(contains(number, "--workers: engine.workers = 'two': not a whole number; accepted: 0 to 64")) << number;
 }
 
 TEST(ConfigOverrides, CommandLineValuesOverrideFilesAndUseTheSameChecks) {
@@ -316,6 +316,23 @@ TEST(ConfigConversion, ToThePipelineTypes) {
   set_config_value(config, "engine.threads", "3", "t");
   EXPECT_EQ(to_engine_options(config).intra_op_threads, 3);
   EXPECT_NO_THROW(validate_for_run(config));
+}
+
+TEST(ConfigConversion, AutomaticWorkersFollowTheSource) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Config config;
+  ASSERT_EQ(config.engine.workers, 0);
+  const Config file = resolve_engine_layout(config, false);
+  EXPECT_EQ(file.engine.workers, cores);
+  EXPECT_EQ(resolved_threads(file), 1);
+  const Config live = resolve_engine_layout(config, true);
+  EXPECT_EQ(live.engine.workers, 1);
+  EXPECT_EQ(resolved_threads(live), cores);
+  config.engine.workers = 3;
+  config.engine.threads = 2;
+  const Config explicit_layout = resolve_engine_layout(config, false);
+  EXPECT_EQ(explicit_layout.engine.workers, 3);
+  EXPECT_EQ(resolved_threads(explicit_layout), 2);
 }
 
 TEST(ConfigValidation, ARunNeedsAModelASourceAndACoherentSize) {

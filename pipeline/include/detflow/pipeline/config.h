@@ -35,7 +35,7 @@ struct EngineConfig {
   std::string backend = "auto";        // auto | onnxruntime | opencv
   std::string target = "cpu";          // cpu | opencl | opencl_fp16 | an ONNX Runtime provider
   std::vector<std::string> providers;  // ONNX Runtime providers in preference order; empty: {target, cpu}
-  int workers = 1;                     // inference workers (engine instances)
+  int workers = 0;                     // inference workers (engine instances); 0: resolve_engine_layout
   int threads = 0;                     // intra-op threads per worker; 0: cores / workers (at least 1)
 };
 
@@ -94,6 +94,13 @@ void validate_for_run(const Config& config);
 
 // Intra-op threads per worker after resolving 0: max(1, cores / workers).
 int resolved_threads(const Config& config);
+
+// Resolves engine.workers = 0 for the source actually opened. Files: one worker per core,
+// each with one intra-op thread (throughput: on 2 cores 114 FPS against 60 for one worker
+// with two threads, whose spinning threads compete with the other stages). Live sources:
+// one worker with every core (the shortest inference, so the lowest latency). Explicit
+// values are kept.
+Config resolve_engine_layout(Config config, bool live_source);
 
 // The pipeline's types.
 SourceSettings to_source_settings(const Config& config);
