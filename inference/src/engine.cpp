@@ -72,6 +72,14 @@ class ReportedEngine final : public Engine {
   const std::vector<TensorInfo>& inputs() const override { return inner_->inputs(); }
   const std::vector<TensorInfo>& outputs() const override { return inner_->outputs(); }
   void run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) override { inner_->run(inputs, outputs); }
+  std::unique_ptr<Engine> share() const override {
+    auto inner = inner_->share();
+    if (!inner) return nullptr;
+    return std::make_unique<ReportedEngine>(std::move(inner), report_);
+  }
+  // A sharer keeps the report (fallbacks, decisions) of the engine it shares with.
+  ReportedEngine(std::unique_ptr<Engine> inner, EngineReport report)
+      : inner_(std::move(inner)), report_(std::move(report)) {}
 
  private:
   std::unique_ptr<Engine> inner_;

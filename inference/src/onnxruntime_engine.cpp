@@ -190,7 +190,7 @@ bool has_value_dependent_shapes(const ModelInfo& model) {
 class OnnxRuntimeEngine final : public Engine {
  public:
   OnnxRuntimeEngine(const ModelInfo& model, const EngineOptions& options, const InputShapeDecision& shape)
-      : model_path_(model.path.string()) {
+      : model_(model), shape_(shape), model_path_(model.path.string()) {
     report_.backend = "onnxruntime";
     Ort::SessionOptions session_options;
     session_options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
@@ -205,13 +205,28 @@ class OnnxRuntimeEngine final : public Engine {
     append_providers(options, session_options);
 
     try {
-      session_ = Ort::Session(environment(), model.path.c_str(), session_options);
+      session_ = std::make_shared<Ort::Session>(environment(), model.path.c_str(), session_options);
     } catch (const Ort::Exception& error) {
       throw Error("ONNX Runtime cannot load model '" + model_path_ + "': " + first_line(error.what()));
     }
     describe_inputs(shape);
     describe_outputs(model);
   }
+
+  // A sharer of `original`'s session with bindings of its own.
+  struct ShareSession {};
+  OnnxRuntimeEngine(ShareSession, const OnnxRuntimeEngine& original)
+      : model_(original.model_),
+        shape_(original.shape_),
+        model_path_(original.model_path_),
+        report_(original.report_),
+        symbol_values_(original.symbol_values_),
+        session_(original.session_) {
+    describe_inputs(shape_);
+    describe_outputs(model_);
+  }
+
+  std::unique_ptr<Engine> share() const override { return std::make_unique<OnnxRuntimeEngine>(ShareSession{}, *this); }
 
   const EngineReport& report() const override { return report_; }
   const std::vector<TensorInfo>& inputs() const override { return input_infos_; }
@@ -221,16 +236,16 @@ class OnnxRuntimeEngine final : public Engine {
     bind_inputs(inputs);
     bind_outputs(outputs);
     try {
-      session_.Run(run_options_, input_names_.data(), input_values_.data(), input_values_.size(), output_names_.data(),
-                   output_values_.data(), output_values_.size());
+      session_->Run(run_options_, input_names_.data(), input_values_.data(), input_values_.size(), output_names_.data(),
+                    output_values_.data(), output_values_.size());
     } catch (const Ort::Exception& error) {
       if (!demote_learned_outputs()) {
         throw Error("ONNX Runtime failed to run model '" + model_path_ + "': " + first_line(error.what()));
       }
       bind_outputs(outputs);
       try {
-        session_.Run(run_options_, input_names_.data(), input_values_.data(), input_values_.size(),
-                     output_names_.data(), output_values_.data(), output_values_.size());
+        session_->Run(run_options_, input_names_.data(), input_values_.data(), input_values_.size(),
+                      output_names_.data(), output_values_.data(), output_values_.size());
       } catch (const Ort::Exception& retry_error) {
         throw Error("ONNX Runtime failed to run model '" + model_path_ + "': " + first_line(retry_error.what()));
       }
@@ -299,11 +314,11 @@ class OnnxRuntimeEngine final : public Engine {
 
   void describe_inputs(const InputShapeDecision& shape) {
     Ort::AllocatorWithDefaultOptions allocator;
-    const std::size_t count = session_.GetInputCount();
+    const std::size_t count = session_->GetInputCount();
     for (std::size_t index = 0; index < count; ++index) {
       Binding binding;
-      binding.name = session_.GetInputNameAllocated(index, allocator).get();
-      const auto type_info = session_.GetInputTypeInfo(index);
+      binding.name = session_->GetInputNameAllocated(index, allocator).get();
+      const auto type_info = session_->GetInputTypeInfo(index);
       if (type_info.GetONNXType() != ONNX_TYPE_TENSOR) {
         throw Error("model '" + model_path_ + "' input '" + binding.name +
                     "' is not a tensor; detflow feeds tensors only");
@@ -345,12 +360,12 @@ class OnnxRuntimeEngine final : public Engine {
 
   void describe_outputs(const ModelInfo& model) {
     Ort::AllocatorWithDefaultOptions allocator;
-    const std::size_t count = session_.GetOutputCount();
+    const std::size_t count = session_->GetOutputCount();
     bool any_unknown = false;
     for (std::size_t index = 0; index < count; ++index) {
       Binding binding;
-      binding.name = session_.GetOutputNameAllocated(index, allocator).get();
-      const auto type_info = session_.GetOutputTypeInfo(index);
+      binding.name = session_->GetOutputNameAllocated(index, allocator).get();
+      const auto type_info = session_->GetOutputTypeInfo(index);
       if (type_info.GetONNXType() != ONNX_TYPE_TENSOR) {
         throw Error("model '" + model_path_ + "' output '" + binding.name +
                     "' is not a tensor; detflow reads tensors only");
@@ -497,10 +512,13 @@ class OnnxRuntimeEngine final : public Engine {
     }
   }
 
+  ModelInfo model_;
+  InputShapeDecision shape_;
   std::string model_path_;
   EngineReport report_;
   std::map<std::string, std::int64_t> symbol_values_;  // symbolic input dim -> decided size
-  Ort::Session session_{nullptr};
+  // Shared by every engine made with share(); Session::Run is thread-safe.
+  std::shared_ptr<Ort::Session> session_;
   Ort::MemoryInfo memory_info_ = Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeCPU);
   Ort::RunOptions run_options_;
   std::vector<Binding> input_bindings_;

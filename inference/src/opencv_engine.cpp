@@ -162,6 +162,9 @@ class OpenCvEngine final : public Engine {
   const std::vector<TensorInfo>& inputs() const override { return inputs_; }
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
 
+  // cv::dnn::Net is not thread-safe: every worker loads its own.
+  std::unique_ptr<Engine> share() const override { return nullptr; }
+
   void run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) override {
     for (std::size_t position = 0; position < inputs_.size(); ++position) {
       const Tensor& tensor = matching_input(inputs, position);

@@ -155,9 +155,14 @@ DetectorSetup::DetectorSetup(const ModelSettings& settings, const EngineOptions&
 }
 
 std::unique_ptr<Engine> DetectorSetup::make_engine() {
-  if (!first_engine_taken_) {
-    first_engine_taken_ = true;
-    return std::move(first_engine_);
+  if (first_engine_) {
+    // Backends that can share the loaded model (ONNX Runtime) serve every worker from the
+    // first engine; the others hand it to the first worker and load anew for the rest.
+    if (auto shared = first_engine_->share()) return shared;
+    if (!first_engine_taken_) {
+      first_engine_taken_ = true;
+      return std::move(first_engine_);
+    }
   }
   return create_engine(model_, engine_options_);
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "detflow/error.h"
 #include "detflow/inference/engine.h"
@@ -148,6 +149,42 @@ TEST_F(OnnxRuntimeEngine, Yolov8LayoutMatchesIndependentComputation) {
   EXPECT_EQ(outputs[0].name, "output0");
   EXPECT_EQ(outputs[0].type(), ElementType::float32);
   expect_layout(outputs[0], yolo_anchors(image, 1), 84, true, 1e-5);
+}
+
+// Workers share one session: sharers run at the same time, from their own threads, and each
+// gets exactly what the original computes for its input.
+TEST_F(OnnxRuntimeEngine, SharersRunConcurrentlyOnOneSession) {
+  test::SyntheticModelOptions options;
+  options.width = 96;
+  options.height = 64;
+  const auto original = onnxruntime_engine(test::write_yolov8_model(directory_ / "shared.onnx", options));
+  std::vector<std::unique_ptr<Engine>> sharers;
+  for (int worker = 0; worker < 3; ++worker) {
+    sharers.push_back(original->share());
+    ASSERT_NE(sharers.back(), nullptr);
+    EXPECT_EQ(sharers.back()->report().targets, original->report().targets);
+    EXPECT_EQ(sharers.back()->outputs()[0].fixed_shape(), original->outputs()[0].fixed_shape());
+  }
+  std::vector<Tensor> images;
+  std::vector<std::vector<Tensor>> expected(sharers.size());
+  for (std::size_t worker = 0; worker < sharers.size(); ++worker) {
+    images.push_back(random_image(ElementType::float32, {1, 3, 64, 96}, static_cast<unsigned>(11 + worker), "images"));
+    original->run({&images[worker], 1}, expected[worker]);
+  }
+  std::vector<std::vector<Tensor>> produced(sharers.size());
+  std::vector<std::thread> threads;
+  for (std::size_t worker = 0; worker < sharers.size(); ++worker) {
+    threads.emplace_back([&, worker] {
+      for (int repeat = 0; repeat < 20; ++repeat) sharers[worker]->run({&images[worker], 1}, produced[worker]);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (std::size_t worker = 0; worker < sharers.size(); ++worker) {
+    const auto got = produced[worker][0].view<float>();
+    const auto want = expected[worker][0].view<float>();
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << "worker " << worker;
+  }
 }
 
 TEST_F(OnnxRuntimeEngine, Yolov5Float16InAndOut) {

@@ -64,7 +64,9 @@ class DetectorSetup {
   // The input the engine takes (name, element type, fixed shape), as Engine::inputs()[0].
   const TensorInfo& engine_input() const { return engine_input_; }
 
-  // A new engine for one worker. The first call returns the engine built during setup.
+  // A new engine for one worker: one sharing the setup engine's loaded model where the
+  // backend allows (ONNX Runtime, see Engine::share()), else the setup engine itself on the
+  // first call and newly loaded ones after.
   // Throws detflow::Error when a further engine cannot be created.
   std::unique_ptr<Engine> make_engine();
 
