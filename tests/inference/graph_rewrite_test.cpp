@@ -26,6 +26,7 @@
 
 #include "detflow/error.h"
 #include "detflow/tensor.h"
+#include "graph_building.h"
 #include "graph_rewrite.h"
 #include "opencv_custom_layers.h"
 #include "shared_data.h"
@@ -33,26 +34,16 @@
 namespace detflow {
 namespace {
 
-using Shape = std::vector<std::int64_t>;
+using test::add_node;
+using test::bytes_of;
+using test::decision_for;
+using test::declare;
+using test::set_int;
+using test::Shape;
+
+onnx::ModelProto new_model(std::int64_t opset = 13) { return test::new_model(opset, "rewrite_test"); }
 
 // ---- building graphs ---------------------------------------------------------------------------
-
-onnx::ModelProto new_model(std::int64_t opset = 13) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.set_producer_name("detflow-tests");
-  model.add_opset_import()->set_version(opset);
-  model.mutable_graph()->set_name("rewrite_test");
-  return model;
-}
-
-void declare(onnx::ValueInfoProto* info, const std::string& name, int element_type, const Shape& shape) {
-  info->set_name(name);
-  auto* tensor_type = info->mutable_type()->mutable_tensor_type();
-  tensor_type->set_elem_type(element_type);
-  auto* declared = tensor_type->mutable_shape();
-  for (const auto dim : shape) declared->add_dim()->set_dim_value(dim);
-}
 
 template <typename T>
 void add_initializer(onnx::GraphProto& graph, const std::string& name, int element_type, const Shape& dims,
@@ -75,23 +66,6 @@ void add_float16(onnx::GraphProto& graph, const std::string& name, const Shape& 
   add_initializer(graph, name, onnx::TensorProto::FLOAT16, dims, halves);
 }
 
-onnx::NodeProto& add_node(onnx::GraphProto& graph, const std::string& op, const std::vector<std::string>& inputs,
-                          const std::vector<std::string>& outputs) {
-  auto* node = graph.add_node();
-  node->set_op_type(op);
-  node->set_name(op + "_" + std::to_string(graph.node_size()));
-  for (const auto& input : inputs) node->add_input(input);
-  for (const auto& output : outputs) node->add_output(output);
-  return *node;
-}
-
-void set_int(onnx::NodeProto& node, const std::string& name, std::int64_t value) {
-  auto* attribute = node.add_attribute();
-  attribute->set_name(name);
-  attribute->set_type(onnx::AttributeProto::INT);
-  attribute->set_i(value);
-}
-
 void set_ints(onnx::NodeProto& node, const std::string& name, const Shape& values) {
   auto* attribute = node.add_attribute();
   attribute->set_name(name);
@@ -106,12 +80,6 @@ const onnx::AttributeProto* attribute_of(const onnx::NodeProto& node, const std:
   return nullptr;
 }
 
-std::string bytes_of(const onnx::ModelProto& model) {
-  std::string bytes;
-  EXPECT_TRUE(model.SerializeToString(&bytes));
-  return bytes;
-}
-
 onnx::ModelProto parsed(const std::string& bytes) {
   onnx::ModelProto model;
   EXPECT_TRUE(model.ParseFromString(bytes));
@@ -124,14 +92,6 @@ std::vector<float> random_values(std::size_t count, float low, float high, unsig
   std::vector<float> values(count);
   for (auto& value : values) value = distribution(generator);
   return values;
-}
-
-InputShapeDecision decision_for(const std::string& input, const Shape& shape) {
-  InputShapeDecision decision;
-  decision.input_name = input;
-  decision.shape = shape;
-  decision.reason = "test";
-  return decision;
 }
 
 // ---- running graphs ----------------------------------------------------------------------------
