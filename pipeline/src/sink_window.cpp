@@ -1,7 +1,17 @@
 // The window sink: cv::imshow with annotations; the user's 'q', Esc or closing the
 // window asks the pipeline for a clean stop.
+//
+// GUI toolkits (Qt, GTK) accept calls only from the thread that created the window, while
+// the pipeline calls a sink from whichever oneTBB worker runs the sink node. So the window
+// lives on a thread of its own: consume() annotates and leaves the newest frame in a
+// one-slot mailbox (a window shows the present, so an unshown older frame is replaced), and
+// the GUI thread shows it, polls the keyboard between frames (the window stays responsive
+// when frames are slow) and reports a quit back to consume().
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -15,62 +25,99 @@ namespace detflow {
 namespace {
 
 constexpr int escape_key = 27;
+constexpr int key_poll_ms = 15;
 
 class WindowSink final : public Sink {
  public:
   WindowSink(std::string title, const AnnotationStyle& style) : title_(std::move(title)), style_(style) {}
+  ~WindowSink() override { finish(); }
 
   std::string name() const override { return "window"; }
 
-  void open(const SourceInfo&) override {}
+  void open(const SourceInfo&) override {
+    std::lock_guard lock(mutex_);
+    if (!gui_thread_.joinable() && !finished_) gui_thread_ = std::thread([this] { show_frames(); });
+  }
 
   bool consume(const FrameResult& result) override {
-    if (closed_) return false;
-    if (!result.frame || result.frame->image.empty()) return true;
-    copy_and_annotate(result.frame->image, result.detections, canvas_, style_);
-    try {
-      if (!shown_.load(std::memory_order_relaxed)) {
-        cv::namedWindow(title_, cv::WINDOW_NORMAL | cv::WINDOW_KEEPRATIO);
-        cv::resizeWindow(title_, canvas_.cols, canvas_.rows);
-        gui_thread_ = std::this_thread::get_id();
-        shown_.store(true, std::memory_order_release);
-      } else if (cv::getWindowProperty(title_, cv::WND_PROP_VISIBLE) < 1) {
-        closed_ = true;  // the user closed the window
-        return false;
-      }
-      cv::imshow(title_, canvas_);
-      const int key = cv::waitKey(1) & 0xFF;
-      if (key == 'q' || key == 'Q' || key == escape_key) {
-        closed_ = true;
-        return false;
-      }
-    } catch (const cv::Exception& error) {
-      throw Error("cannot show the window '" + title_ + "': " + error.err + " (use --no-display)");
-    }
+    if (!result.frame || result.frame->image.empty()) return !quit_requested_.load();
+    copy_and_annotate(result.frame->image, result.detections, annotated_, style_);
+    std::lock_guard lock(mutex_);
+    if (!failure_.empty()) throw Error(failure_);
+    if (quit_requested_.load()) return false;
+    if (!gui_thread_.joinable() && !finished_) gui_thread_ = std::thread([this] { show_frames(); });
+    cv::swap(annotated_, pending_);  // the GUI thread's previous frame, if unshown, is dropped
+    has_pending_ = true;
+    wake_.notify_one();
     return true;
   }
 
   void finish() override {
-    // GUI toolkits only tolerate the thread that created the window; an emergency finish
-    // from another thread leaves the window to the process exit.
-    if (!shown_.load(std::memory_order_acquire) || finished_ || std::this_thread::get_id() != gui_thread_) return;
-    finished_ = true;
-    try {
-      cv::destroyWindow(title_);
-      cv::waitKey(1);
-    } catch (const cv::Exception&) {
-      // The window may already be gone (closed by the user); nothing is left to release.
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_) return;
+      finished_ = true;
+      wake_.notify_one();
     }
+    if (gui_thread_.joinable()) gui_thread_.join();
   }
 
  private:
+  // The GUI thread: every highgui call happens here.
+  void show_frames() {
+    bool window_open = false;
+    cv::Mat showing;
+    try {
+      while (true) {
+        {
+          std::unique_lock lock(mutex_);
+          wake_.wait_for(lock, std::chrono::milliseconds(key_poll_ms), [this] { return has_pending_ || finished_; });
+          if (finished_) break;
+          if (has_pending_) {
+            cv::swap(pending_, showing);
+            has_pending_ = false;
+          }
+        }
+        if (!showing.empty()) {
+          if (!window_open) {
+            cv::namedWindow(title_, cv::WINDOW_NORMAL | cv::WINDOW_KEEPRATIO);
+            cv::resizeWindow(title_, showing.cols, showing.rows);
+            window_open = true;
+          } else if (cv::getWindowProperty(title_, cv::WND_PROP_VISIBLE) < 1) {
+            quit_requested_.store(true);  // the user closed the window
+            break;
+          }
+          cv::imshow(title_, showing);
+          showing.release();
+        }
+        if (!window_open) continue;
+        const int key = cv::waitKey(1) & 0xFF;
+        if (key == 'q' || key == 'Q' || key == escape_key) {
+          quit_requested_.store(true);
+          break;
+        }
+      }
+      if (window_open) {
+        cv::destroyWindow(title_);
+        cv::waitKey(1);
+      }
+    } catch (const cv::Exception& error) {
+      std::lock_guard lock(mutex_);
+      failure_ = "cannot show the window '" + title_ + "': " + error.err + " (use --no-display)";
+    }
+  }
+
   const std::string title_;
   const AnnotationStyle style_;
-  cv::Mat canvas_;
-  std::thread::id gui_thread_;
-  std::atomic<bool> shown_{false};  // read by an emergency finish() from another thread
-  bool closed_ = false;
+  cv::Mat annotated_;  // consume()'s canvas, swapped into the mailbox
+  std::thread gui_thread_;
+  std::mutex mutex_;  // guards everything below and the thread's start
+  std::condition_variable wake_;
+  cv::Mat pending_;  // the newest annotated frame not yet shown
+  bool has_pending_ = false;
   bool finished_ = false;
+  std::string failure_;  // set by the GUI thread, thrown by the next consume()
+  std::atomic<bool> quit_requested_{false};
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <opencv2/videoio.hpp>
@@ -19,7 +21,11 @@ constexpr int kConsecutiveFailuresBeforeEnd = 8;
 class OpenCvCaptureSource final : public CountingSource {
  public:
   OpenCvCaptureSource(cv::VideoCapture capture, SourceInfo info, std::string label, bool loop)
-      : capture_(std::move(capture)), info_(std::move(info)), label_(std::move(label)), loop_(loop) {}
+      : capture_(std::move(capture)),
+        info_(std::move(info)),
+        label_(std::move(label)),
+        loop_(loop),
+        camera_(info_.kind == "camera") {}
 
   const SourceInfo& info() const override { return info_; }
 
@@ -30,16 +36,17 @@ class OpenCvCaptureSource final : public CountingSource {
         // FFmpeg's position includes the container's start offset (an MP4 edit list or
         // B-frame delay puts frame 0 at 40-80 ms): report times from the first frame.
         const double position_ms = capture_.get(cv::CAP_PROP_POS_MSEC);
-        if (info_.live || position_ms < 0) {
+        if (camera_ || position_ms < 0) {
           frame.pts_ms = -1.0;
         } else {
           if (first_position_ms_ < 0) first_position_ms_ = position_ms;
           frame.pts_ms = position_ms - first_position_ms_;
+          if (info_.live) pace(frame.pts_ms);
         }
         ++frames_delivered_;
         return true;
       }
-      if (info_.live) {
+      if (camera_) {
         record_error("camera read failed");
         return false;
       }
@@ -58,6 +65,23 @@ class OpenCvCaptureSource final : public CountingSource {
   }
 
  private:
+  // A file read as a live source (--live) plays at its own rate, as a camera or stream
+  // would deliver it: frame N is handed over N frame-times after the first. When the file
+  // starts again (loop), so does the clock.
+  void pace(double media_ms) {
+    const auto now = Clock::now();
+    if (pace_origin_ == Clock::time_point{} || media_ms < last_media_ms_) {
+      pace_origin_ = now;
+      pace_media_origin_ms_ = media_ms;
+    }
+    last_media_ms_ = media_ms;
+    const auto due = pace_origin_ + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double, std::milli>(media_ms - pace_media_origin_ms_));
+    while (!stopped() && Clock::now() < due) {
+      std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(50)));
+    }
+  }
+
   void record_error(const std::string& message) {
     with_counters([&](SourceCounters& counters) {
       ++counters.read_errors;
@@ -71,6 +95,10 @@ class OpenCvCaptureSource final : public CountingSource {
   bool loop_ = false;
   std::int64_t frames_delivered_ = 0;
   double first_position_ms_ = -1.0;  // FFmpeg position of the first frame read
+  const bool camera_;
+  Clock::time_point pace_origin_{};  // live files: when the frame at pace_media_origin_ms_ was due
+  double pace_media_origin_ms_ = 0;
+  double last_media_ms_ = 0;
 };
 
 std::string describe(const std::string& label, const SourceInfo& info, const std::string& backend) {
