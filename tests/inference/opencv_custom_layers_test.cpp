@@ -168,7 +168,7 @@ Outputs run_onnxruntime(const onnx::ModelProto& model, const std::vector<Feed>& 
 #define DETFLOW_REQUIRE_ONNXRUNTIME() GTEST_SKIP() << "ONNX Runtime is not built in: nothing to compare with"
 #endif
 
-void expect_identical(const Outputs& produced, const Outputs& expected) {
+[[maybe_unused]] void expect_identical(const Outputs& produced, const Outputs& expected) {
   ASSERT_EQ(produced.size(), expected.size());
   for (std::size_t output = 0; output < produced.size(); ++output) {
     ASSERT_EQ(produced[output].size(), expected[output].size()) << "output " << output;
@@ -323,7 +323,7 @@ std::string dynamic_quantize_graph(std::int64_t count) {
 }
 
 // x -> DynamicQuantizeLinear -> DequantizeLinear -> y, the standard ops, for ONNX Runtime.
-onnx::ModelProto quantize_dequantize_graph(std::int64_t count) {
+[[maybe_unused]] onnx::ModelProto quantize_dequantize_graph(std::int64_t count) {
   auto model = new_model(13);
   auto& graph = *model.mutable_graph();
   declare(graph.add_input(), "x", onnx::TensorProto::FLOAT, {1, count});
@@ -505,7 +505,7 @@ TEST(OpenCvCustomLayersRealModel, YoloV10HeadEqualsOnnxRuntimeOnTheSameInput) {
 // ---- ONNX Runtime's MLAS arithmetic (dynamic int8 models) -----------------------------------------
 
 #if defined(__x86_64__) && defined(__GNUC__)
-bool cpu_supports(const char* feature) {
+[[maybe_unused]] bool cpu_supports(const char* feature) {
   __builtin_cpu_init();
   if (std::string(feature) == "fma") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return __builtin_cpu_supports("avx512f");
@@ -514,7 +514,7 @@ bool cpu_supports(const char* feature) {
 bool cpu_supports(const char*) { return false; }
 #endif
 
-std::vector<float> uniform_values(std::size_t count, float low, float high, unsigned seed) {
+[[maybe_unused]] std::vector<float> uniform_values(std::size_t count, float low, float high, unsigned seed) {
   std::mt19937 generator(seed);
   std::uniform_real_distribution<float> distribution(low, high);
   std::vector<float> values(count);
@@ -522,7 +522,7 @@ std::vector<float> uniform_values(std::size_t count, float low, float high, unsi
   return values;
 }
 
-std::size_t count_mismatches(const std::vector<float>& produced, const std::vector<float>& expected) {
+[[maybe_unused]] std::size_t count_mismatches(const std::vector<float>& produced, const std::vector<float>& expected) {
   EXPECT_EQ(produced.size(), expected.size());
   std::size_t mismatches = 0;
   for (std::size_t index = 0; index < std::min(produced.size(), expected.size()); ++index) {
