@@ -45,8 +45,7 @@ DetectionStream read_detection_stream(const std::filesystem::path& path) {
   return stream;
 }
 
-MatchResult match_detections(const DetectionStream& candidate, const DetectionStream& reference,
-                             double iou_threshold) {
+MatchResult match_detections(const DetectionStream& candidate, const DetectionStream& reference, double iou_threshold) {
   MatchResult result;
   double score_diff_sum = 0;
   for (const auto& [frame, reference_boxes] : reference) {
