@@ -273,25 +273,32 @@ std::string choices_text(const Choices<Enum>& choices) {
   return text;
 }
 
+// The value named by a scalar (case-insensitive), or a Refusal.
+template <typename Enum>
+Enum parse_choice(const Choices<Enum>& choices, const Value& value) {
+  const std::string text = lowercase(trim(only_scalar(value)));
+  for (const auto& [choice_name, choice] : choices) {
+    if (text == choice_name) return choice;
+  }
+  throw Refusal{"not one of the choices"};
+}
+
+// The name of a value; `fallback` when the table has none.
+template <typename Enum>
+std::string choice_name_of(const Choices<Enum>& choices, const Enum& value, const std::string& fallback) {
+  for (const auto& [choice_name, choice] : choices) {
+    if (value == choice) return choice_name;
+  }
+  return fallback;
+}
+
 template <typename Enum, typename Access>
 Entry choice_entry(std::string name, Choices<Enum> choices, std::string description, Access access) {
   const std::string accepted = choices_text(choices);
   return {{std::move(name), "choice", {}, accepted, std::move(description)},
-          [access, choices](Config& config, const Value& value) {
-            const std::string text = lowercase(trim(only_scalar(value)));
-            for (const auto& [choice_name, choice] : choices) {
-              if (text == choice_name) {
-                access(config) = choice;
-                return;
-              }
-            }
-            throw Refusal{"not one of the choices"};
-          },
+          [access, choices](Config& config, const Value& value) { access(config) = parse_choice(choices, value); },
           [access, choices](const Config& config) {
-            for (const auto& [choice_name, choice] : choices) {
-              if (access(config) == choice) return scalar(choice_name);
-            }
-            return scalar(choices.front().first);
+            return scalar(choice_name_of(choices, access(config), choices.front().first));
           }};
 }
 
@@ -305,23 +312,11 @@ Entry optional_choice_entry(std::string name, Choices<Enum> choices, std::string
               access(config).reset();
               return;
             }
-            const std::string text = lowercase(trim(only_scalar(value)));
-            for (const auto& [choice_name, choice] : choices) {
-              if (text == choice_name) {
-                access(config) = choice;
-                return;
-              }
-            }
-            throw Refusal{"not one of the choices"};
+            access(config) = parse_choice(choices, value);
           },
           [access, choices](const Config& config) {
             const auto& field = access(config);
-            if (field) {
-              for (const auto& [choice_name, choice] : choices) {
-                if (*field == choice) return scalar(choice_name);
-              }
-            }
-            return scalar("auto");
+            return scalar(field ? choice_name_of(choices, *field, "auto") : std::string("auto"));
           }};
 }
 
