@@ -25,10 +25,15 @@ namespace detflow::detail {
 // Fills `tables` for a resize of a source_width x source_height frame to width x height.
 void build_linear_resize_tables(int source_width, int source_height, int width, int height, LinearResizeTables& tables);
 
+// Which code the row steps run: the fastest this CPU supports (AVX2 on x86 when present),
+// or the portable 128-bit code only. Both give the same values; `portable` is there so
+// tests can compare the two on one machine.
+enum class KernelPath : std::uint8_t { fastest, portable };
+
 // Horizontal pass of one 8-bit BGR source row: (h >> 4) of each output column into three
 // int16 planes, in the source's channel order (blue, green, red).
 void resize_row_horizontal(const std::uint8_t* source_row, const LinearResizeTables& tables, std::int16_t* blue,
-                           std::int16_t* green, std::int16_t* red);
+                           std::int16_t* green, std::int16_t* red, KernelPath path = KernelPath::fastest);
 
 // Two horizontally resized rows and their vertical weights, planes in tensor channel order.
 // Planes are readable up to `count` rounded up to a multiple of 8.
@@ -42,7 +47,7 @@ struct RowPair {
 // Vertical pass of `count` columns, converted to value = level * gain[c] + offset[c]:
 // into three planes (NCHW) or interleaved into `out` (NHWC, 3 values per pixel).
 void blend_row_planar_f32(const RowPair& rows, int count, const float* gain, const float* offset, float* out0,
-                          float* out1, float* out2);
+                          float* out1, float* out2, KernelPath path = KernelPath::fastest);
 void blend_row_interleaved_f32(const RowPair& rows, int count, const float* gain, const float* offset, float* out);
 // Vertical pass of `count` columns into three planes of 8-bit levels.
 void blend_row_levels(const RowPair& rows, int count, std::uint8_t* level0, std::uint8_t* level1, std::uint8_t* level2);

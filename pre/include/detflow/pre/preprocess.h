@@ -34,11 +34,13 @@ struct LinearResizeTables {
   int source_height = 0;
   int width = 0;  // resized size
   int height = 0;
-  int vector_columns = 0;                   // leading columns whose source pair can be read 8 bytes at once
-  std::vector<int> column_offset;           // per column: byte offset of the left source pixel
-  std::vector<std::int16_t> column_weight;  // per column: the two source pixels' weights (sum 2048)
-  std::vector<int> row_source;              // per row: the two source rows (clamped to the frame)
-  std::vector<std::int16_t> row_weight;     // per row: the two source rows' weights
+  int vector_columns = 0;                       // leading columns whose source pair can be read 8 bytes at once
+  std::vector<int> column_offset;               // per column: byte offset of the left source pixel
+  std::vector<std::int16_t> column_weight;      // per column: the two source pixels' weights (sum 2048)
+  std::vector<std::int8_t> column_weight_high;  // the same pairs as weight / 64 (for byte multiply-adds)
+  std::vector<std::int8_t> column_weight_low;   // and weight % 64
+  std::vector<int> row_source;                  // per row: the two source rows (clamped to the frame)
+  std::vector<std::int16_t> row_weight;         // per row: the two source rows' weights
 };
 }  // namespace detail
 
