@@ -31,14 +31,9 @@ AxisSample sample_axis(int index, double scale) {
 
 std::int16_t weight(float fraction) { return cv::saturate_cast<std::int16_t>(fraction * weight_scale); }
 
-bool use_avx2(KernelPath path) {
 #ifdef DETFLOW_HAVE_AVX2_KERNELS
-  return path == KernelPath::fastest && avx2::avx2_usable();
-#else
-  (void)path;
-  return false;
+bool use_avx2(KernelPath path) { return path == KernelPath::fastest && avx2::avx2_usable(); }
 #endif
-}
 
 // The vertical rounding of VResizeLinear<uchar> on (h >> 4) values; at most 255.
 inline int blend_level(int first, int second, int first_weight, int second_weight) {
@@ -135,7 +130,7 @@ void build_linear_resize_tables(int source_width, int source_height, int width, 
 }
 
 void resize_row_horizontal(const std::uint8_t* source_row, const LinearResizeTables& tables, std::int16_t* blue,
-                           std::int16_t* green, std::int16_t* red, KernelPath path) {
+                           std::int16_t* green, std::int16_t* red, [[maybe_unused]] KernelPath path) {
   const int* offsets = tables.column_offset.data();
   const std::int16_t* weights = tables.column_weight.data();
   // Locals, not members: vector stores may alias anything, which would reload them.
@@ -186,9 +181,11 @@ void resize_row_horizontal(const std::uint8_t* source_row, const LinearResizeTab
 }
 
 void blend_row_planar_f32(const RowPair& rows, int count, const float* gain, const float* offset, float* out0,
-                          float* out1, float* out2, KernelPath path) {
+                          float* out1, float* out2, [[maybe_unused]] KernelPath path) {
   float* outputs[3] = {out0, out1, out2};
+#ifdef DETFLOW_HAVE_AVX2_KERNELS
   const bool avx2_blend = use_avx2(path);
+#endif
   for (int channel = 0; channel < 3; ++channel) {
     const std::int16_t* first = rows.first[channel];
     const std::int16_t* second = rows.second[channel];
@@ -199,8 +196,6 @@ void blend_row_planar_f32(const RowPair& rows, int count, const float* gain, con
       x = avx2::blend_row_f32(first, second, rows.first_weight, rows.second_weight, count, gain[channel],
                               offset[channel], out);
     }
-#else
-    (void)avx2_blend;
 #endif
 #if CV_SIMD128
     const cv::v_int16x8 w0 = cv::v_setall_s16(rows.first_weight);
