@@ -157,8 +157,8 @@ TEST_F(CliBadInput, InspectRejectsFilesThatAreNotModels) {
   }
   write_file(folder_ / "random.onnx", random_bytes);
   expect_one_line_usage_error(run_detflow({"inspect", (folder_ / "random.onnx").string()}), "random.onnx");
-  write_file(folder_ / "picture.onnx",
-             std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0", 33));
+  constexpr char png_start[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0";  // 16x16 RGB
+  write_file(folder_ / "picture.onnx", std::string(png_start, sizeof png_start - 1));
   expect_one_line_usage_error(run_detflow({"inspect", (folder_ / "picture.onnx").string()}), "picture.onnx");
   expect_one_line_usage_error(run_detflow({"inspect", folder_.string()}), folder_.string());
   expect_one_line_usage_error(run_detflow({"inspect", (folder_ / "missing.onnx").string()}), "missing.onnx");

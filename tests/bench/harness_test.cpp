@@ -21,6 +21,7 @@
 #include "detflow/bench/process_probe.h"
 #include "detflow/error.h"
 #include "detflow/pipeline/config.h"
+#include "sanitizers.h"
 #include "shared_data.h"
 
 namespace detflow::bench {
@@ -159,6 +160,7 @@ TEST(ChildProcess, ReturnsTheResultAndRethrowsFailures) {
 }
 
 TEST(ChildProcess, PeakMemoryResetsToTheCurrentResidentSet) {
+  if (test::running_under_address_sanitizer) GTEST_SKIP() << test::resident_memory_skip_reason;
   const std::string result = run_in_child("memory", [] {
     std::vector<char> block(64 << 20, 1);  // 64 MiB touched, then freed
     const std::int64_t peak_with_block = peak_resident_kb();

@@ -454,7 +454,8 @@ TEST(GraphRewrite, ConvolutionWithoutKernelShapeGetsItFromTheWeight) {
 
   const auto result = detail::rewrite_for_opencv(model, decision_for("x", {1, 1, 4, 4}));
   ASSERT_EQ(result.applied.size(), 1u);
-  const auto* kernel = attribute_of(parsed(result.model_bytes).graph().node(0), "kernel_shape");
+  const onnx::ModelProto rewritten = parsed(result.model_bytes);
+  const auto* kernel = attribute_of(rewritten.graph().node(0), "kernel_shape");
   ASSERT_NE(kernel, nullptr);
   EXPECT_EQ(Shape(kernel->ints().begin(), kernel->ints().end()), (Shape{2, 3}));
   const Feed feed{"x", {1, 1, 4, 4}, random_values(16, 0.0f, 1.0f, 7)};
