@@ -145,7 +145,7 @@ CommandAction add_bench_command(CLI::App& app) {
   add_key_flag(*command, *flags, "--threads", "engine.threads", "N",
                "intra-op threads per worker (0: cores / workers)");
   add_key_flag(*command, *flags, "--max-in-flight", "pipeline.max_in_flight", "N",
-               "pipeline frames in flight (0: 2 x workers)");
+               "pipeline frames in flight (0: as detflow run, workers + 1)");
   add_key_flag(*command, *flags, "--target", "engine.target", "TARGET", "engine target of the pipeline");
   add_key_flag(*command, *flags, "--conf", "model.conf", "SCORE", "score threshold");
   add_key_flag(*command, *flags, "--iou", "model.iou", "IOU", "NMS IoU threshold");

@@ -646,8 +646,13 @@ json run_bench(const BenchOptions& input_options) {
       for (int threads = 1; workers * threads <= cores; ++threads) layouts.emplace_back(workers, threads);
     }
   }
-  int workers = options.workers > 0 ? options.workers : 1;
-  int threads = options.threads > 0 ? options.threads : std::max(1, cores / workers);
+  // `detflow run`'s layout for a file (the frames in memory are read as one).
+  Config run_layout;
+  run_layout.engine.workers = options.workers;
+  run_layout.engine.threads = options.threads;
+  run_layout = resolve_engine_layout(run_layout, false, cores);
+  int workers = run_layout.engine.workers;
+  int threads = run_layout.engine.threads > 0 ? run_layout.engine.threads : std::max(1, cores / workers);
 
   if (options.engine_only) {
     for (const auto& engine : setup["available_engines"]) {

@@ -454,7 +454,7 @@ std::vector<Entry> build_registry() {
       [](auto& config) -> auto& { return config.engine.providers; },
       [](const std::vector<std::string>& items) { std::for_each(items.begin(), items.end(), check_identifier); }));
   add(integer_entry<int>(
-      "engine.workers", 0, 64, "one per core for files, 1 for live sources",
+      "engine.workers", 0, 64, "files: one per core (or cores / threads); live sources: 1",
       "inference workers, each with its own engine", [](auto& config) -> auto& { return config.engine.workers; }));
   add(integer_entry<int>(
       "engine.threads", 0, 256, "cores / workers, at least 1",
@@ -463,7 +463,7 @@ std::vector<Entry> build_registry() {
 
   // pipeline
   add(integer_entry<int>(
-      "pipeline.max_in_flight", 0, 1024, "workers when live, 2 x workers for files",
+      "pipeline.max_in_flight", 0, 1024, "workers when live, workers + 1 for files",
       "frames between capture and output at most (bounds memory and latency)",
       [](auto& config) -> auto& { return config.pipeline.max_in_flight; }));
   add(integer_entry<std::int64_t>(
@@ -769,14 +769,16 @@ int resolved_threads(const Config& config) {
   return std::max(1, cores / std::max(1, config.engine.workers));
 }
 
-Config resolve_engine_layout(Config config, bool live_source) {
+Config resolve_engine_layout(Config config, bool live_source, int cores) {
   if (config.engine.workers != 0) return config;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (cores <= 0) cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (live_source) {
     config.engine.workers = 1;
+  } else if (config.engine.threads > 0) {
+    config.engine.workers = std::max(1, cores / config.engine.threads);  // as many as fit the cores
   } else {
     config.engine.workers = cores;
-    if (config.engine.threads == 0) config.engine.threads = 1;
+    config.engine.threads = 1;
   }
   return config;
 }
@@ -797,7 +799,7 @@ void validate_for_run(const Config& config) {
       config.pipeline.max_in_flight < config.engine.workers) {
     throw Error("pipeline.max_in_flight = " + std::to_string(config.pipeline.max_in_flight) + " is below " +
                 "engine.workers = " + std::to_string(config.engine.workers) +
-                "; accepted: 0 (2 x workers) or at least the number of workers");
+                "; accepted: 0 (automatic) or at least the number of workers");
   }
 }
 

@@ -328,6 +328,12 @@ TEST(ConfigConversion, AutomaticWorkersFollowTheSource) {
   const Config live = resolve_engine_layout(config, true);
   EXPECT_EQ(live.engine.workers, 1);
   EXPECT_EQ(resolved_threads(live), cores);
+  config.engine.threads = 2;  // threads given: as many workers as fit (at least one)
+  EXPECT_EQ(resolve_engine_layout(config, false, 8).engine.workers, 4);
+  EXPECT_EQ(resolve_engine_layout(config, false, 3).engine.workers, 1);
+  EXPECT_EQ(resolve_engine_layout(config, false, 1).engine.workers, 1);
+  config.engine.threads = 0;
+  EXPECT_EQ(resolve_engine_layout(config, false, 6).engine.workers, 6);  // the cores given, not this machine's
   config.engine.workers = 3;
   config.engine.threads = 2;
   const Config explicit_layout = resolve_engine_layout(config, false);

@@ -51,7 +51,7 @@ struct BenchOptions {
   std::int64_t memory_budget_bytes = std::int64_t{2} << 30;
   int workers = 0;                         // pipeline inference workers; 0: as `detflow run` (1), or the sweep's best
   int threads = 0;                         // intra-op threads per worker; 0: cores / workers
-  int max_in_flight = 0;                   // pipeline frames in flight; 0: 2 x workers (as `detflow run`)
+  int max_in_flight = 0;                   // pipeline frames in flight; 0: workers + 1 (as `detflow run`)
   int loop_threads = 0;                    // the loop's intra-op threads; 0: cores (what the runtimes use by default)
   int cores = 0;                           // cores the run may use; 0: std::thread::hardware_concurrency()
   bool output_video = false;               // loop and pipeline annotate to MP4 and write JSON Lines

@@ -40,7 +40,7 @@ struct EngineConfig {
 };
 
 struct PipelineConfig {
-  int max_in_flight = 0;        // 0: workers for live sources, 2 x workers for files
+  int max_in_flight = 0;        // 0: workers for live sources, workers + 1 for files
   std::int64_t max_frames = 0;  // 0: no limit
   double stats_interval_s = 0;  // 0: statistics only at the end
   bool progress = true;
@@ -97,10 +97,11 @@ int resolved_threads(const Config& config);
 
 // Resolves engine.workers = 0 for the source actually opened. Files: one worker per core,
 // each with one intra-op thread (throughput: on 2 cores 114 FPS against 60 for one worker
-// with two threads, whose spinning threads compete with the other stages). Live sources:
-// one worker with every core (the shortest inference, so the lowest latency). Explicit
-// values are kept.
-Config resolve_engine_layout(Config config, bool live_source);
+// with two threads, whose spinning threads compete with the other stages); with threads
+// given, as many workers as fit the cores. Live sources: one worker with every core (the
+// shortest inference, so the lowest latency). Explicit workers are kept. `cores` 0 means
+// this machine's hardware threads.
+Config resolve_engine_layout(Config config, bool live_source, int cores = 0);
 
 // The pipeline's types.
 SourceSettings to_source_settings(const Config& config);

@@ -42,7 +42,7 @@ namespace detflow {
 
 struct PipelineSettings {
   int workers = 1;              // inference workers (engine instances), >= 1
-  int max_in_flight = 0;        // K, frames between source and sinks; 0 = workers (live) or 2 x workers (file)
+  int max_in_flight = 0;        // K, frames between source and sinks; 0 = workers (live) or workers + 1 (file)
   std::int64_t max_frames = 0;  // stop after this many captured frames; 0 = no limit
   double stats_interval_s = 0;  // > 0: report statistics every N seconds while running
   // Called from a reporting thread every stats_interval_s with a snapshot; empty: one
