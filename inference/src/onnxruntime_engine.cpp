@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <unordered_map>
 
 #include "detflow/error.h"
@@ -21,6 +22,20 @@ namespace {
 // Sessions kept in static objects can outlive any other static, so the environment is
 // created once and deliberately never destroyed.
 Ort::Env& environment() {
+  // The library found at run time may be another release than the headers (arm64 boards
+  // take a newer one): the C API is versioned, and a library older than the headers'
+  // ORT_API_VERSION has no API table for it, which the C++ wrapper would dereference.
+  static const bool api_checked = [] {
+    const OrtApiBase* base = OrtGetApiBase();
+    if (base->GetApi(ORT_API_VERSION) == nullptr) {
+      throw Error(std::string("ONNX Runtime library ") + base->GetVersionString() + " does not serve API version " +
+                  std::to_string(ORT_API_VERSION) + " that detflow was built with: install ONNX Runtime 1." +
+                  std::to_string(ORT_API_VERSION) + " or newer (scripts/fetch-onnxruntime.sh, or ONNXRUNTIME_ROOT)");
+    }
+    spdlog::debug("ONNX Runtime library {} (headers' API version {})", base->GetVersionString(), ORT_API_VERSION);
+    return true;
+  }();
+  (void)api_checked;
   // ERROR, not WARNING: ONNX Runtime warns about every initializer its optimiser removes,
   // which buries detflow's own one-line reports; real failures still surface as exceptions.
   static Ort::Env* const env = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "detflow");
