@@ -11,6 +11,7 @@
 
 #include "detflow/error.h"
 #include "detflow/inference/describe.h"
+#include "detflow/inference/output_capture.h"
 #include "opencv_engine.h"
 #ifdef DETFLOW_HAVE_ONNXRUNTIME
 #include "onnxruntime_engine.h"
@@ -246,7 +247,11 @@ std::unique_ptr<Engine> create_engine(const ModelInfo& model, const EngineOption
   for (std::size_t index = 0; index < attempts.size(); ++index) {
     const auto& attempt = attempts[index];
     try {
-      auto engine = create_exact(model, options, attempt, shape);
+      auto engine = [&] {
+        // Libraries print while loading (OpenCL build logs, OpenCV importer errors): to the log.
+        const OutputCapture capture("loading " + model.path.filename().string() + " on " + attempt.name());
+        return create_exact(model, options, attempt, shape);
+      }();
       if (index > 0) {
         const auto message = "engine " + attempts.front().name() + " unavailable for '" + model.path.string() + "' (" +
                              failures.back() + "); fell back to " + attempt.name();
@@ -279,6 +284,8 @@ bool onnxruntime_available() {
 }
 
 std::vector<std::string> available_engines() {
+  // Looking for OpenCL devices loads the ICDs, which may print.
+  const OutputCapture capture("looking for engines and OpenCL devices");
   std::vector<std::string> engines;
 #ifdef DETFLOW_HAVE_ONNXRUNTIME
   for (const auto& provider : detail::onnxruntime_providers_available()) engines.push_back("onnxruntime:" + provider);
@@ -296,6 +303,7 @@ std::vector<EngineProbe> probe_engines(const ModelInfo& model, const EngineOptio
     const auto separator = name.find(':');
     const Attempt attempt{name.substr(0, separator), name.substr(separator + 1)};
     try {
+      const OutputCapture capture("probing " + name + " with " + model.path.filename().string());
       auto engine = create_exact(model, base, attempt, shape);
       std::vector<Tensor> zeros;
       for (const auto& input : engine->inputs()) {

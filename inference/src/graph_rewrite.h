@@ -51,12 +51,22 @@
 //      (OpenCV then refuses them, naming the op). The quantise / integer sum / rescale chain (and a
 //      bias Add) equals ONNX Runtime bit for bit (graph_rewrite_test.cpp checks it); the MLAS
 //      layers do so on AVX512F + FMA CPUs and are within a few ulp elsewhere.
+//   6b. MatMul of two computed tensors (attention: q^T k, attn v) -> DetflowMatMul, with the same
+//      Transpose / scalar Mul folding as in 6 (ONNX Runtime's FusedMatMul and MLAS's summation).
+//      Why: OpenCV 4.6 loads such a MatMul as a two-input InnerProduct whose forward() never
+//      applies a fused activation, yet accepts one when it fuses layers, so a following scalar Mul
+//      (the `* scale` of YOLO11's C2PSA attention, loaded as a Power layer), a Relu, ... is
+//      silently dropped on the CPU target (YOLO11n: F1 0.52 against ONNX Runtime on people.mp4;
+//      the OpenCL target was right). DetflowMatMul takes no activation, so the next layer runs as
+//      its own. Guarantees the ONNX MatMul semantics (rank >= 2, broadcast batch dims); an operand
+//      shape inference finds to be 1-D is left to OpenCV, and any other shape DetflowMatMul cannot
+//      serve fails at load, not silently.
 //   7. Split sizes from an input (opset >= 13) -> the `split` attribute: OpenCV 4.6 reads only
 //      the attribute and otherwise splits into equal parts, silently.
 //   8. Conv kernel_shape: OpenCV 4.6 requires the attribute, which ONNX makes optional (it is
 //      the weight's spatial dims); added where missing and the weight is a constant.
-// Passes 5 and 6 add op types onnx shape inference does not know, so everything that infers
-// shapes (3, 4 and 5 itself) runs before them.
+// Passes 5, 6 and 6b add op types onnx shape inference does not know, so everything that infers
+// shapes (3, 4 and 5 itself) runs before them; 6b's rank check sees only what inference reaches.
 //
 // Thread-safety: free functions over values they own; safe to call concurrently.
 #pragma once
@@ -77,6 +87,9 @@ namespace detflow::detail {
 struct RewriteResult {
   std::string model_bytes;           // the serialized onnx::ModelProto to hand to OpenCV
   std::vector<std::string> applied;  // one line per rewrite applied, e.g. "Split: 3 nodes ..."
+  // Non-empty when the rewritten model computes what ONNX Runtime computes on OpenCV's CPU
+  // target only; says why. The engine then runs it on the CPU and says so.
+  std::string cpu_target_only;
 };
 
 // Applies the rewrites above to model (taken by value: the caller's copy is untouched).
@@ -95,6 +108,7 @@ std::optional<std::string> expand_broadcast_constants(onnx::ModelProto& model);
 std::optional<std::string> unsqueeze_axes_non_negative(onnx::ModelProto& model);
 std::optional<std::string> use_custom_layers(onnx::ModelProto& model);
 std::optional<std::string> reproduce_dynamic_int8(onnx::ModelProto& model);
+std::optional<std::string> computed_matmuls_to_host_layer(onnx::ModelProto& model);
 std::optional<std::string> split_input_to_attribute(onnx::ModelProto& model);
 std::optional<std::string> add_convolution_kernel_shapes(onnx::ModelProto& model);
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -23,7 +24,13 @@ namespace detflow {
 
 namespace {
 
-std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+// Built by appending: GCC 12 at -O3 reports a false -Wrestrict for "'" + path.string() + "'".
+std::string quoted(const std::filesystem::path& path) {
+  std::string text(1, '\'');
+  text += path.string();
+  text += '\'';
+  return text;
+}
 
 [[noreturn]] void refuse(const std::filesystem::path& path, const std::string& why) {
   throw Error("model " + quoted(path) + ": " + why);
@@ -270,17 +277,24 @@ ModelInfo read_model_info(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(status)) refuse(path, "is a directory, expected an .onnx file");
   if (!std::filesystem::is_regular_file(status)) refuse(path, "is not a regular file");
 
+  return read_model_info_from_bytes(read_whole_file(path), path);
+}
+
+ModelInfo read_model_info_from_bytes(std::string_view bytes, const std::filesystem::path& path) {
   ModelInfo info;
   info.path = path;
-  const std::string bytes = read_whole_file(path);
   info.file_size_bytes = bytes.size();
   if (bytes.empty()) refuse(path, "is empty (0 bytes), expected an ONNX model");
 
   const auto other_format = recognise_other_format(std::string_view(bytes).substr(0, 16));
   if (!other_format.empty()) refuse(path, "is " + other_format + ", not an ONNX model");
 
+  // protobuf reads at most 2 GiB; larger models keep their weights in external data files.
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    refuse(path, "is larger than 2 GiB, protobuf's limit (store the weights as external data)");
+  }
   onnx::ModelProto proto;
-  if (!proto.ParseFromString(bytes)) {
+  if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     refuse(path, "is not an ONNX model or is truncated (protobuf parsing failed after reading " +
                      std::to_string(bytes.size()) + " bytes)");
   }
@@ -374,7 +388,7 @@ nlohmann::json to_json(const ModelInfo& model) {
   for (const auto& output : model.outputs) outputs.push_back(tensor_json(output));
   nlohmann::json external_files = nlohmann::json::array();
   for (const auto& file : model.external_data_files) external_files.push_back(file.string());
-  return {
+  const nlohmann::json document = {
       {"path", model.path.string()},
       {"file_size_bytes", model.file_size_bytes},
       {"ir_version", model.ir_version},
@@ -394,6 +408,10 @@ nlohmann::json to_json(const ModelInfo& model) {
       {"external_data_files", std::move(external_files)},
       {"checker", {{"ran", model.checker_ran}, {"passed", model.checker_passed}, {"message", model.checker_message}}},
       {"warnings", model.warnings}};
+  // ONNX's string fields are proto2 strings, which protobuf does not check for UTF-8: a file can
+  // carry any bytes in names, metadata or doc strings, and nlohmann::json refuses to dump() such a
+  // document. Invalid sequences become U+FFFD here, once, so every consumer can dump it.
+  return nlohmann::json::parse(document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::string to_text(const ModelInfo& model) {

@@ -154,7 +154,12 @@ class OpenCvEngine final : public Engine {
                               ") applies to all of OpenCV in this process");
     }
 
-    const int target = choose_target(requested);
+    int target = choose_target(requested);
+    if (target != cv::dnn::DNN_TARGET_CPU && !rewritten.cpu_target_only.empty()) {
+      fall_back("OpenCV target " + opencv_target_name(target) + " is not used for '" + model.path.filename().string() +
+                "' (" + rewritten.cpu_target_only + "): running on cpu");
+      target = cv::dnn::DNN_TARGET_CPU;
+    }
     warm_up(model, target);
   }
 

@@ -4,7 +4,9 @@
 //   1. ssd      two outputs over exactly the anchor count of DecoderConfig::Ssd
 //   2. nanodet  2 outputs per stride paired by row count, or one row per cell of 4 strides
 //   3. yolov10  one [1, K, 6] output that is end-to-end by metadata or not a grid count
-//   4. yolov5   three raw heads, or one [1, N, 5+C] with N = 3 x grid cells
+//   4. yolov5   three raw heads, or one [1, N, 5+C] with N = 3 x grid cells (A x cells with
+//               configured anchors); whether that output still needs the grid/anchor decode
+//               is decided by the decoder on the first frame's values (see yolov5.h)
 //   5. yolov8   one [1, 4+C, N] (channel-major), or [1, N, 4+C] with Ultralytics metadata
 //   6. yolox    one [1, N, 5+C] with N = grid cells of strides 8/16/32
 // YOLOv5 and YOLOX share the row layout [1, N, 85]; N tells them apart (25200 = 3 x 8400
@@ -128,8 +130,9 @@ const std::vector<FamilyDescription>& registered_families() {
                                nanodet_defaults()),
       describe<Yolov10Decoder>("yolov10", "end-to-end YOLOv10/YOLO26: [1, K, 6] x1, y1, x2, y2, score, class; no NMS",
                                yolov10_defaults()),
-      describe<Yolov5Decoder>("yolov5", "YOLOv5: [1, N, 5+C] with objectness, or three raw anchor heads",
-                              yolov5_defaults()),
+      describe<Yolov5Decoder>(
+          "yolov5", "YOLOv5: [1, N, 5+C] with objectness (decoded, or sigmoid only), or three raw anchor heads",
+          yolov5_defaults()),
       describe<Yolov8Decoder>("yolov8", "YOLOv8/YOLO11/YOLOv9: [1, 4+C, N] boxes and class scores, no objectness",
                               ultralytics_defaults()),
       describe<YoloxDecoder>("yolox", "YOLOX: [1, N, 5+C] grid offsets with objectness, strides 8/16/32",

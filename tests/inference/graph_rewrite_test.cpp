@@ -4,6 +4,7 @@
 // The real-model tests at the end measure the same on ../shared/models.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -634,6 +636,166 @@ TEST(GraphRewrite, ModelWithoutThosePatternsIsLeftAlone) {
   EXPECT_EQ(result.model_bytes, bytes_of(model));
 }
 
+// ---- 6b. MatMul of two computed tensors ----------------------------------------------------------
+
+// The attention of Ultralytics' C2PSA block (YOLO11, YOLOv10) in miniature, as its ONNX export
+// writes it: qkv [1, heads * (2 * key + head), H, W] reshaped to [1, heads, 2 * key + head, H * W],
+// split into q, k, v on axis 2, attn = Softmax(q^T k * scale), out = v attn^T reshaped back.
+constexpr std::int64_t attention_heads = 2;
+constexpr std::int64_t attention_key = 2;
+constexpr std::int64_t attention_head = 4;
+constexpr std::int64_t attention_side = 2;  // H = W
+constexpr std::int64_t attention_tokens = attention_side * attention_side;
+constexpr std::int64_t attention_rows = 2 * attention_key + attention_head;
+const float attention_scale = 1.0f / std::sqrt(static_cast<float>(attention_key));
+
+onnx::ModelProto attention_model() {
+  auto model = new_model(13);
+  auto& graph = *model.mutable_graph();
+  const Shape input_shape{1, attention_heads * attention_rows, attention_side, attention_side};
+  declare(graph.add_input(), "qkv", onnx::TensorProto::FLOAT, input_shape);
+  add_initializer(graph, "heads_shape", onnx::TensorProto::INT64, {4},
+                  std::vector<std::int64_t>{1, attention_heads, attention_rows, attention_tokens});
+  add_initializer(graph, "sizes", onnx::TensorProto::INT64, {3},
+                  std::vector<std::int64_t>{attention_key, attention_key, attention_head});
+  add_float(graph, "scale", {}, {attention_scale});
+  add_initializer(graph, "image_shape", onnx::TensorProto::INT64, {4},
+                  std::vector<std::int64_t>{1, attention_heads * attention_head, attention_side, attention_side});
+  add_node(graph, "Reshape", {"qkv", "heads_shape"}, {"heads"});
+  set_int(add_node(graph, "Split", {"heads", "sizes"}, {"q", "k", "v"}), "axis", 2);
+  set_ints(add_node(graph, "Transpose", {"q"}, {"q_t"}), "perm", {0, 1, 3, 2});
+  add_node(graph, "MatMul", {"q_t", "k"}, {"logits"});
+  add_node(graph, "Mul", {"logits", "scale"}, {"scaled"});
+  set_int(add_node(graph, "Softmax", {"scaled"}, {"attention"}), "axis", -1);
+  set_ints(add_node(graph, "Transpose", {"attention"}, {"attention_t"}), "perm", {0, 1, 3, 2});
+  add_node(graph, "MatMul", {"v", "attention_t"}, {"mixed"});
+  add_node(graph, "Reshape", {"mixed", "image_shape"}, {"y"});
+  declare(graph.add_output(), "y", onnx::TensorProto::FLOAT,
+          {1, attention_heads * attention_head, attention_side, attention_side});
+  return model;
+}
+
+// The same attention in double precision, straight from the definition.
+std::vector<float> attention_by_hand(const std::vector<float>& qkv) {
+  std::vector<float> result(static_cast<std::size_t>(attention_heads * attention_head * attention_tokens));
+  for (std::int64_t head = 0; head < attention_heads; ++head) {
+    auto at = [&](std::int64_t row, std::int64_t token) {  // [heads, rows, tokens]
+      return static_cast<double>(
+          qkv[static_cast<std::size_t>((head * attention_rows + row) * attention_tokens + token)]);
+    };
+    for (std::int64_t query = 0; query < attention_tokens; ++query) {
+      std::vector<double> weights(static_cast<std::size_t>(attention_tokens));
+      double largest = -1e300;
+      for (std::int64_t key = 0; key < attention_tokens; ++key) {
+        double dot = 0.0;
+        for (std::int64_t channel = 0; channel < attention_key; ++channel) {
+          dot += at(channel, query) * at(attention_key + channel, key);
+        }
+        weights[static_cast<std::size_t>(key)] = dot * attention_scale;
+        largest = std::max(largest, weights[static_cast<std::size_t>(key)]);
+      }
+      double total = 0.0;
+      for (auto& weight : weights) total += weight = std::exp(weight - largest);
+      for (std::int64_t channel = 0; channel < attention_head; ++channel) {
+        double mixed = 0.0;
+        for (std::int64_t key = 0; key < attention_tokens; ++key) {
+          mixed += at(2 * attention_key + channel, key) * weights[static_cast<std::size_t>(key)] / total;
+        }
+        result[static_cast<std::size_t>((head * attention_head + channel) * attention_tokens + query)] =
+            static_cast<float>(mixed);
+      }
+    }
+  }
+  return result;
+}
+
+TEST(GraphRewrite, AttentionKeepsItsScaleOnOpenCv) {
+  const auto model = attention_model();
+  const Shape input_shape{1, attention_heads * attention_rows, attention_side, attention_side};
+  const Feed feed{
+      "qkv", input_shape,
+      random_values(static_cast<std::size_t>(attention_heads * attention_rows * attention_tokens), -2.0f, 2.0f, 21)};
+  const auto expected = attention_by_hand(feed.values);
+
+  // Without the MatMul pass (the Split pass alone makes the graph loadable) OpenCV fuses the scale
+  // Mul into the first MatMul and never applies it.
+  auto split_only = model;
+  ASSERT_TRUE(detail::split_input_to_attribute(split_only).has_value());
+  EXPECT_GT(max_abs_difference(run_opencv(bytes_of(split_only), {feed})[0], expected), 1e-2)
+      << "OpenCV now applies an activation fused into a MatMul of two computed tensors: the rewrite may go";
+
+  const auto result = detail::rewrite_for_opencv(model, decision_for("qkv", input_shape));
+  ASSERT_EQ(result.applied.size(), 2u);  // MatMul, Split
+  EXPECT_NE(result.applied[0].find("MatMul of two computed tensors: 2 nodes"), std::string::npos) << result.applied[0];
+  const auto rewritten = parsed(result.model_bytes);
+  int host_matmuls = 0;
+  for (const auto& node : rewritten.graph().node()) {
+    EXPECT_NE(node.op_type(), "Transpose") << "both Transposes fold into the products";
+    if (node.op_type() != detail::mlas_matmul_op) continue;
+    ++host_matmuls;
+    EXPECT_EQ(attribute_of(node, "transA")->i() + attribute_of(node, "transB")->i(), 1) << node.name();
+  }
+  EXPECT_EQ(host_matmuls, 2);
+  const auto produced = run_opencv(result.model_bytes, {feed});
+  ASSERT_EQ(produced.size(), 1u);
+  EXPECT_LE(max_abs_difference(produced[0], expected), 1e-5);
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  const auto reference = run_onnxruntime(bytes_of(model), {feed});
+  EXPECT_LE(max_abs_difference(reference[0], expected), 1e-5);
+  EXPECT_LE(max_abs_difference(produced[0], reference[0]), 1e-5);
+#endif
+}
+
+// Not only the scale: any activation OpenCV fuses into its two-input MatMul is lost.
+TEST(GraphRewrite, MatMulOfComputedTensorsKeepsTheActivationAfterIt) {
+  auto model = new_model(13);
+  auto& graph = *model.mutable_graph();
+  declare(graph.add_input(), "a", onnx::TensorProto::FLOAT, {1, 2, 3, 4});
+  declare(graph.add_input(), "b", onnx::TensorProto::FLOAT, {1, 2, 4, 5});
+  add_node(graph, "MatMul", {"a", "b"}, {"product"});
+  add_node(graph, "Relu", {"product"}, {"y"});
+  declare(graph.add_output(), "y", onnx::TensorProto::FLOAT, {1, 2, 3, 5});
+  const std::vector<Feed> feeds{{"a", {1, 2, 3, 4}, random_values(24, -1.0f, 1.0f, 22)},
+                                {"b", {1, 2, 4, 5}, random_values(40, -1.0f, 1.0f, 23)}};
+  std::vector<float> expected(30);
+  for (std::size_t batch = 0; batch < 2; ++batch) {
+    for (std::size_t row = 0; row < 3; ++row) {
+      for (std::size_t column = 0; column < 5; ++column) {
+        double sum = 0.0;
+        for (std::size_t inner = 0; inner < 4; ++inner) {
+          sum += static_cast<double>(feeds[0].values[batch * 12 + row * 4 + inner]) *
+                 feeds[1].values[batch * 20 + inner * 5 + column];
+        }
+        expected[batch * 15 + row * 5 + column] = static_cast<float>(std::max(sum, 0.0));
+      }
+    }
+  }
+  ASSERT_TRUE(std::any_of(expected.begin(), expected.end(), [](float value) { return value == 0.0f; }));
+  EXPECT_GT(max_abs_difference(run_opencv(bytes_of(model), feeds)[0], expected), 1e-2)
+      << "OpenCV now applies a Relu fused into a MatMul of two computed tensors: the rewrite may go";
+
+  const auto result = detail::rewrite_for_opencv(model, decision_for("a", {1, 2, 3, 4}));
+  ASSERT_EQ(result.applied.size(), 1u);
+  EXPECT_LE(max_abs_difference(run_opencv(result.model_bytes, feeds)[0], expected), 1e-5);
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  EXPECT_LE(max_abs_difference(run_onnxruntime(bytes_of(model), feeds)[0], expected), 1e-5);
+#endif
+}
+
+TEST(GraphRewrite, MatMulWithAOneDimensionalOperandIsLeftToOpenCv) {
+  auto model = new_model(13);
+  auto& graph = *model.mutable_graph();
+  declare(graph.add_input(), "a", onnx::TensorProto::FLOAT, {3, 4});
+  declare(graph.add_input(), "b", onnx::TensorProto::FLOAT, {4});
+  add_node(graph, "MatMul", {"a", "b"}, {"y"});
+  declare(graph.add_output(), "y", onnx::TensorProto::FLOAT, {3});
+  auto rewritten = model;
+  EXPECT_FALSE(detail::computed_matmuls_to_host_layer(rewritten).has_value());
+  EXPECT_EQ(bytes_of(rewritten), bytes_of(model));
+}
+
 // ---- real models -------------------------------------------------------------------------------
 
 onnx::ModelProto read_model(const std::filesystem::path& path) {
@@ -680,6 +842,63 @@ TEST(GraphRewriteRealModels, Float16YoloV5RunsOnOpenCvAsItsFloat32Conversion) {
   std::cout << "yolov5n_fp16: OpenCV vs ONNX Runtime on the float16 original: max abs diff "
             << max_abs_difference(produced[0], original_output[0]) << ", scaled " << float16_scaled << '\n';
   EXPECT_LE(float16_scaled, 1e-2);  // float16 arithmetic inside ONNX Runtime
+#endif
+}
+
+// YOLO11 (C2PSA attention) layer by layer: every node output becomes a graph output (typed by
+// onnx shape inference), both engines run that model on bus.jpg and each tensor is compared. With
+// every tensor requested OpenCV fuses nothing around them, so the final output is also checked on
+// the model as the engine loads it (fusion on), which is where OpenCV 4.6 lost the attention scale.
+TEST(GraphRewriteRealModels, Yolo11EveryLayerMatchesOnnxRuntime) {
+  DETFLOW_SHARED_FILE(model_path, "models/yolo11n_320.onnx");
+  DETFLOW_SHARED_FILE(image_path, "media/bus.jpg");
+  DETFLOW_REQUIRE_ONNXRUNTIME();
+#ifdef DETFLOW_HAVE_ONNXRUNTIME
+  const auto original = read_model(model_path);
+  const auto decision = decision_for("images", {1, 3, 320, 320});
+  const Feed feed = bus_image(image_path, "images", 320);
+
+  auto every_layer = original;
+  {
+    auto inferred = original;
+    onnx::shape_inference::InferShapes(inferred);
+    std::map<std::string, onnx::ValueInfoProto> declared;
+    for (const auto& info : inferred.graph().value_info()) declared[info.name()] = info;
+    for (const auto& output : original.graph().output()) declared.erase(output.name());  // already outputs
+    auto& graph = *every_layer.mutable_graph();
+    for (const auto& node : original.graph().node()) {
+      for (const auto& output : node.output()) {
+        const auto found = declared.find(output);
+        if (found == declared.end() || found->second.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT)
+          continue;
+        *graph.add_output() = found->second;
+      }
+    }
+  }
+  const int tensors = every_layer.graph().output_size();
+  ASSERT_GT(tensors, 300);
+  const auto reference = run_onnxruntime(bytes_of(every_layer), {feed});
+  const auto produced = run_opencv(detail::rewrite_for_opencv(every_layer, decision).model_bytes, {feed});
+  ASSERT_EQ(produced.size(), reference.size());
+  std::vector<std::pair<double, std::string>> worst;
+  for (int index = 0; index < tensors; ++index) {
+    const auto& name = every_layer.graph().output(index).name();
+    const double scaled =
+        max_scaled_difference(produced[static_cast<std::size_t>(index)], reference[static_cast<std::size_t>(index)]);
+    worst.emplace_back(scaled, name);
+    EXPECT_LE(scaled, 1e-3) << name;
+  }
+  std::sort(worst.rbegin(), worst.rend());
+  std::cout << "yolo11n_320, " << tensors << " tensors: largest |OpenCV - ONNX Runtime| / max(1, |ref|):";
+  for (std::size_t index = 0; index < 3; ++index) std::cout << ' ' << worst[index].second << ' ' << worst[index].first;
+  std::cout << '\n';
+
+  const auto fused = run_opencv(detail::rewrite_for_opencv(original, decision).model_bytes, {feed});
+  const auto final_reference = run_onnxruntime(bytes_of(original), {feed});
+  const double final_scaled = max_scaled_difference(fused[0], final_reference[0]);
+  std::cout << "yolo11n_320 output as the engine loads it: max abs diff "
+            << max_abs_difference(fused[0], final_reference[0]) << ", scaled " << final_scaled << '\n';
+  EXPECT_LE(final_scaled, 1e-3);
 #endif
 }
 

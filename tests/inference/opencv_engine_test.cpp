@@ -391,6 +391,7 @@ TEST_P(OpenCvRealModel, MatchesOnnxRuntimeOnARealImage) {
 INSTANTIATE_TEST_SUITE_P(SharedModels, OpenCvRealModel,
                          testing::Values(RealModel{"yolox_nano.onnx", "images", 416, Normalisation::bgr_raw, 1e-3},
                                          RealModel{"yolov8n.onnx", "images", 640, Normalisation::rgb_unit, 1e-3},
+                                         RealModel{"yolo11n_320.onnx", "images", 320, Normalisation::rgb_unit, 1e-3},
                                          RealModel{"nanodet_m_320.onnx", "image", 320, Normalisation::nanodet, 1e-3},
                                          RealModel{"yolov5n_fp16.onnx", "images", 640, Normalisation::rgb_unit, 1e-2}),
                          [](const testing::TestParamInfo<RealModel>& parameter) {

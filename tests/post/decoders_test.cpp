@@ -1,6 +1,7 @@
 // Every decoder on hand-built tensors whose boxes were worked out by hand, including the
 // geometry inversion to source pixels, clipping, thresholds, class filters and f16 input.
 #include <cmath>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "detflow/post/decoders/yolov5.h"
 #include "detflow/post/decoders/yolov8.h"
 #include "detflow/post/decoders/yolox.h"
+#include "log_capture.h"
 
 namespace detflow {
 namespace {
@@ -74,6 +76,19 @@ void expect_detections(const std::vector<Detection>& actual, const std::vector<E
     EXPECT_TRUE(actual[i].label.empty());
   }
 }
+
+// The statement throws detflow::Error whose one-line message contains `part`.
+#define EXPECT_THAT_ERROR(statement, part)                              \
+  do {                                                                  \
+    try {                                                               \
+      statement;                                                        \
+      ADD_FAILURE() << "no error; expected one containing: " << (part); \
+    } catch (const Error& error) {                                      \
+      const std::string message = error.what();                         \
+      EXPECT_NE(message.find(part), std::string::npos) << message;      \
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;      \
+    }                                                                   \
+  } while (false)
 
 PostprocessOptions options_with(float score, float iou) {
   PostprocessOptions options;
@@ -248,8 +263,175 @@ INSTANTIATE_TEST_SUITE_P(BothLayouts, Yolov5RawHeads, ::testing::Bool());
 TEST(Yolov5Decoder, RejectsBadAnchorConfiguration) {
   DecoderContext context =
       context_for({output_info({1, 3, 8, 8, 6}), output_info({1, 3, 4, 4, 6}), output_info({1, 3, 2, 2, 6})}, 64, 64);
-  context.config.anchors = {{10, 13, 16, 30}};
-  EXPECT_THROW(Yolov5Decoder{context}, Error);
+  context.config.anchors = {10, 13, 16, 30};
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "model.anchors [10, 13, 16, 30] has 4 numbers for 3 raw heads");
+  context.config.anchors = {10, 13, 16};
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "model.anchors [10, 13, 16] has 3 numbers: expected w,h pairs");
+  context.config.anchors = std::vector<float>(18, 10.0f);
+  context.config.anchors[5] = -1.0f;
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "holds -1: expected positive sizes");
+  context.config.anchors.clear();
+  context.config.boxes_decoded = true;
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "model.head decoded does not fit three raw head outputs");
+}
+
+// ---- yolov5, one output with sigmoid but without the grid/anchor decode ----
+//
+// 64x64 input, strides 8/16/32: grids 8x8, 4x4, 2x2; 3 anchors per cell, so
+// N = 3 x (64 + 16 + 4) = 252 rows of [sx sy sw sh obj c0] (1 class), ordered level by
+// level, then anchor, then cell row-major: row = first_row(level) + anchor x cells + gy x W + gx
+// with first_row = 0 (stride 8), 3 x 64 = 192 (stride 16), 192 + 3 x 16 = 240 (stride 32).
+// Every row is (0.5, 0.5, 0.5, 0.5, obj 0, class 0) but two:
+//
+//   row 217 = 192 + 1 x 16 + 2 x 4 + 1: stride 16, anchor 1 (62x45), cell gx 1, gy 2,
+//     values (0.75, 0.5, 0.5, 0.5, 0.9, 0.8):
+//     cx = (2 x 0.75 - 0.5 + 1) x 16 = 32      cy = (2 x 0.5 - 0.5 + 2) x 16 = 40
+//     w  = (2 x 0.5)^2 x 62 = 62               h  = (2 x 0.5)^2 x 45 = 45
+//     input box (1, 17.5, 63, 62.5), score 0.9 x 0.8 = 0.72
+//   row 29 = 0 + 0 x 64 + 3 x 8 + 5: stride 8, anchor 0 (10x13), cell gx 5, gy 3,
+//     values (0.5, 0.25, 0.75, 0.5, 0.6, 0.5):
+//     cx = (1 - 0.5 + 5) x 8 = 44              cy = (0.5 - 0.5 + 3) x 8 = 24
+//     w  = (1.5)^2 x 10 = 22.5                 h  = 1^2 x 13 = 13
+//     input box (32.75, 17.5, 55.25, 30.5), score 0.6 x 0.5 = 0.3
+// Stretched from a 128x64 source: source x = input x / 0.5, y unchanged.
+constexpr std::size_t undecoded_rows = 252;
+std::vector<float> undecoded_head_values() {
+  std::vector<float> values;
+  for (std::size_t row = 0; row < undecoded_rows; ++row) values.insert(values.end(), {0.5f, 0.5f, 0.5f, 0.5f, 0, 0});
+  const auto set_row = [&](std::size_t row, std::initializer_list<float> columns) {
+    std::copy(columns.begin(), columns.end(), values.begin() + static_cast<std::ptrdiff_t>(row * 6));
+  };
+  set_row(217, {0.75f, 0.5f, 0.5f, 0.5f, 0.9f, 0.8f});
+  set_row(29, {0.5f, 0.25f, 0.75f, 0.5f, 0.6f, 0.5f});
+  return values;
+}
+const std::vector<ExpectedBox> undecoded_expected{{2, 17.5f, 126, 62.5f, 0.72f, 0},
+                                                  {65.5f, 17.5f, 110.5f, 30.5f, 0.3f, 0}};
+
+class Yolov5UndecodedHead : public ::testing::TestWithParam<ElementType> {};
+
+TEST_P(Yolov5UndecodedHead, ValuesInTheUnitRangeAreDecodedWithGridAndAnchors) {
+  const ElementType type = GetParam();
+  const test::LogCapture log;
+  const Yolov5Decoder decoder(context_for({output_info({1, undecoded_rows, 6}, type)}, 64, 64));
+  EXPECT_FALSE(decoder.boxes_decoded().has_value()) << "decided before the first frame";
+  const Tensor tensor = make_tensor({1, undecoded_rows, 6}, undecoded_head_values(), type);
+  std::vector<Detection> detections;
+  const Geometry geometry = geometry_for(ResizeMode::stretch, 64, 64, 128, 64);
+  decoder.decode(std::span(&tensor, 1), geometry, options_with(0.25f, 0.45f), detections);
+  expect_detections(detections, undecoded_expected, type == ElementType::float16 ? 2e-3f : 1e-5f,
+                    type == ElementType::float16 ? 0.1f : 1e-3f);
+  EXPECT_EQ(decoder.boxes_decoded(), false);
+  EXPECT_EQ(log.count("yolov5: output values of the box columns all in [0, 1] with a 64x64 input: decoding grid and "
+                      "anchors (strides 8,16,32, 3 anchors per cell: 10,13 16,30 33,23; 30,61 62,45 59,119; 116,90 "
+                      "156,198 373,326)"),
+            1)
+      << log.text();
+  // Decided once: later frames neither look again nor log again.
+  decoder.decode(std::span(&tensor, 1), geometry, options_with(0.25f, 0.45f), detections);
+  EXPECT_EQ(detections.size(), 2u);
+  EXPECT_EQ(log.count("yolov5:"), 1) << log.text();
+}
+
+INSTANTIATE_TEST_SUITE_P(FloatAndHalf, Yolov5UndecodedHead,
+                         ::testing::Values(ElementType::float32, ElementType::float16));
+
+TEST(Yolov5Decoder, PixelValuesOnTheSameLayoutAreReadAsDecodedBoxes) {
+  const test::LogCapture log;
+  // The same 252 x 6 output with one decoded box in input pixels at row 7.
+  std::vector<float> values = undecoded_head_values();
+  for (std::size_t row : {217u, 29u}) values[row * 6 + 4] = 0;
+  const float box[6] = {40, 30, 20, 10, 0.9f, 0.5f};  // (30, 25, 50, 35), score 0.45
+  std::copy(box, box + 6, values.begin() + 7 * 6);
+  const Yolov5Decoder decoder(context_for({output_info({1, undecoded_rows, 6})}, 64, 64));
+  const Tensor tensor = make_tensor({1, undecoded_rows, 6}, values);
+  std::vector<Detection> detections;
+  decoder.decode(std::span(&tensor, 1), geometry_for(ResizeMode::stretch, 64, 64, 64, 64), options_with(0.25f, 0.45f),
+                 detections);
+  expect_detections(detections, {{30, 25, 50, 35, 0.45f, 0}});
+  EXPECT_EQ(decoder.boxes_decoded(), true);
+  EXPECT_EQ(log.count("yolov5: output box value 40 (row 7) with a 64x64 input: boxes already decoded"), 1)
+      << log.text();
+}
+
+TEST(Yolov5Decoder, ConfigurationForcesTheHeadEitherWay) {
+  const Tensor tensor = make_tensor({1, undecoded_rows, 6}, undecoded_head_values());
+  const Geometry geometry = geometry_for(ResizeMode::stretch, 64, 64, 128, 64);
+  std::vector<Detection> detections;
+
+  DecoderContext raw = context_for({output_info({1, undecoded_rows, 6})}, 64, 64);
+  raw.config.boxes_decoded = false;
+  const Yolov5Decoder raw_decoder(raw);
+  EXPECT_EQ(raw_decoder.boxes_decoded(), false) << "forced: no first-frame look";
+  raw_decoder.decode(std::span(&tensor, 1), geometry, options_with(0.25f, 0.45f), detections);
+  expect_detections(detections, undecoded_expected);
+
+  // Forced decoded: the old reading, boxes of a pixel or less near the origin.
+  // Row 217: cx 0.75, cy 0.5, w 0.5, h 0.5 -> input (0.5, 0.25, 1, 0.75) -> source x doubled.
+  DecoderContext decoded = raw;
+  decoded.config.boxes_decoded = true;
+  const Yolov5Decoder decoded_decoder(decoded);
+  EXPECT_EQ(decoded_decoder.boxes_decoded(), true);
+  decoded_decoder.decode(std::span(&tensor, 1), geometry, options_with(0.5f, 0.45f), detections);
+  expect_detections(detections, {{1, 0.25f, 2, 0.75f, 0.72f, 0}});
+
+  // Forcing the grid decode where the rows fit no grid is refused, naming why.
+  DecoderContext misfit = context_for({output_info({1, 250, 6})}, 64, 64);
+  misfit.config.boxes_decoded = false;
+  EXPECT_THAT_ERROR(Yolov5Decoder{misfit}, "model.head raw needs the grid of output [1, 250, 6], but 250 rows");
+  // Automatic mode on rows that fit no grid: decoded, without looking at values.
+  misfit.config.boxes_decoded.reset();
+  EXPECT_EQ(Yolov5Decoder{misfit}.boxes_decoded(), true);
+  // An input too small to tell pixels from [0, 1] values: decoded unless configured.
+  EXPECT_EQ(Yolov5Decoder(context_for({output_info({1, 63, 6})}, 32, 32)).boxes_decoded(), true);
+}
+
+// model.anchors: 2 anchors per cell (the rows say 2 x 84 = 168), split among 3 strides.
+// Row 1 x 64 + 3 x 8 + 5 = 93: stride 8, anchor 1 (20x40), cell gx 5, gy 3, values
+// (0.5, 0.5, 0.5, 0.5, 0.8, 1): cx = (1 - 0.5 + 5) x 8 = 44, cy = (0.5 + 3) x 8 = 28,
+// w = 1 x 20, h = 1 x 40 -> input (34, 8, 54, 48), score 0.8.
+TEST(Yolov5Decoder, ConfiguredAnchorsSetTheAnchorsPerCell) {
+  DecoderContext context = context_for({output_info({1, 168, 6})}, 64, 64);
+  context.config.anchors = {10, 10, 20, 40, 30, 30, 40, 40, 50, 50, 60, 60};
+  context.config.boxes_decoded = false;
+  const Yolov5Decoder decoder(context);
+  std::vector<float> values;
+  for (std::size_t row = 0; row < 168; ++row) values.insert(values.end(), {0.5f, 0.5f, 0.5f, 0.5f, 0, 0});
+  values[93 * 6 + 4] = 0.8f;
+  values[93 * 6 + 5] = 1.0f;
+  const Tensor tensor = make_tensor({1, 168, 6}, values);
+  std::vector<Detection> detections;
+  decoder.decode(std::span(&tensor, 1), geometry_for(ResizeMode::stretch, 64, 64, 64, 64), options_with(0.25f, 0.45f),
+                 detections);
+  expect_detections(detections, {{34, 8, 54, 48, 0.8f, 0}});
+
+  ASSERT_TRUE(Yolov5Decoder::match(context).has_value());
+  EXPECT_NE(Yolov5Decoder::match(context)->find("168 rows = 2 anchors x 84 grid cells"), std::string::npos)
+      << *Yolov5Decoder::match(context);
+
+  // 4 pairs do not divide among 3 strides; 5 numbers are not pairs.
+  context.config.anchors = {10, 10, 20, 20, 30, 30, 40, 40};
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "give 4 w,h pairs: expected 6 (2 per stride)");
+  context.config.anchors = {10, 10, 20, 20, 30};
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "model.anchors [10, 10, 20, 20, 30] has 5 numbers");
+  context.config.boxes_decoded.reset();
+  context.config.anchors = {10, 10, 20, 20, 30, 30, 40, 40};
+  EXPECT_THAT_ERROR(Yolov5Decoder{context}, "model.anchors do not fit output [1, 168, 6]");
+}
+
+TEST(Yolov5Decoder, ConcurrentFirstFramesDecideOnceAndAgree) {
+  const test::LogCapture log;
+  const Yolov5Decoder decoder(context_for({output_info({1, undecoded_rows, 6})}, 64, 64));
+  const Tensor tensor = make_tensor({1, undecoded_rows, 6}, undecoded_head_values());
+  const Geometry geometry = geometry_for(ResizeMode::stretch, 64, 64, 128, 64);
+  std::vector<std::vector<Detection>> results(4);
+  std::vector<std::thread> threads;
+  for (auto& result : results) {
+    threads.emplace_back([&] { decoder.decode(std::span(&tensor, 1), geometry, options_with(0.25f, 0.45f), result); });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& result : results) expect_detections(result, undecoded_expected);
+  EXPECT_EQ(log.count("yolov5:"), 1) << log.text();
 }
 
 // ---- yolov10 ----

@@ -21,7 +21,8 @@ namespace detflow {
 // inputs/outputs [{name, type, shape (numbers, symbols as strings, null when anonymous),
 // has_shape}], initializer_count, parameter_count, operator_histogram {op: count},
 // metadata {key: value}, uses_external_data, external_data_files, checker {ran, passed,
-// message}, warnings.
+// message}, warnings. Bytes of the file that are not valid UTF-8 (ONNX strings are not
+// checked) are given as U+FFFD, so the document always dump()s.
 nlohmann::json to_json(const ModelInfo& model);
 
 // The same as readable lines ("inputs:", "  images: float [1, 3, 640, 640]", ...),

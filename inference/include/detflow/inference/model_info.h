@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -87,5 +88,10 @@ struct ModelInfo {
 // Reads and checks the file; throws detflow::Error as described above. Cost: one parse of
 // the whole file (tens of milliseconds for a detector); call once per model, not per frame.
 ModelInfo read_model_info(const std::filesystem::path& path);
+
+// The same checks on a model already in memory (e.g. the fuzz targets): `path` names the model
+// in messages and is where external data files are looked for (beside it); it is not read.
+// file_size_bytes is bytes.size().
+ModelInfo read_model_info_from_bytes(std::string_view bytes, const std::filesystem::path& path);
 
 }  // namespace detflow

@@ -25,13 +25,18 @@ namespace detflow {
 // Family-specific settings from configuration; every field has a usable default.
 struct DecoderConfig {
   std::vector<int> strides;  // empty: the family's default (8, 16, 32; NanoDet-Plus 8..64)
-  std::vector<std::vector<float>>
-      anchors;          // yolov5 raw heads: per stride, w,h pairs in pixels; empty = YOLOv5 defaults
+  // yolov5 anchors: w,h pairs in input pixels, smallest stride first, split evenly among
+  // the strides (so the pair count must be a multiple of the stride count). Empty: YOLOv5's
+  // defaults (P5: 3 pairs per stride 8/16/32; P6: 3 per stride 8/16/32/64).
+  std::vector<float> anchors;
   int num_classes = 0;  // 0: inferred from the output shapes
-  // yolox: whether the boxes are already in input pixels (export with decode_in_inference)
-  // or raw grid offsets. Unset: raw when the row count equals the grid count of strides
-  // 8/16/32 at the input size (YOLOX's export default), decoded otherwise. yolov5 tells
-  // raw heads from decoded output by the layout (3 head tensors vs one [1, N, 5+C]).
+  // Whether a single-output head's boxes are already in input pixels (true) or still
+  // need the grid decode (false). Unset: decided per family --
+  //   yolox: raw when the row count equals the grid count of strides 8/16/32 at the input
+  //     size (YOLOX's export default, decode_in_inference off), decoded otherwise.
+  //   yolov5: one [1, N, 5+C] output is decoded (pixels) unless, on the first frame, every
+  //     box value lies in [0, 1] (sigmoid applied, grid/anchor decode left out, as
+  //     YOLOv5-Lite and several edge exports ship it). Three raw head tensors are always raw.
   std::optional<bool> boxes_decoded;
   // nanodet: grid cell offset of the box centre in cells. Unset: 0.5 (cell centre) for
   // NanoDet-m's separate class/box heads, 0 (cell origin) for NanoDet-Plus's single output,
