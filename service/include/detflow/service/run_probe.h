@@ -1,0 +1,71 @@
+// detflow/service/run_probe.h — what the service side observes of a run, and how it says it.
+//
+// RunProbe is a read-only view of a running Pipeline (or of a fake, in tests): statistics,
+// source state, latency histograms, file-output losses and the newest frame. Health is
+// judged from it the same way for /readyz, the status page and systemd's watchdog:
+//
+//   ready    a frame reached the sinks within stall_timeout_s
+//   alive    ready, or the source is reconnecting (its supervisor is doing its job)
+//
+// The Prometheus text (exposition format 0.0.4) uses base units: seconds and bytes.
+// Thread-safety: the probe's functions are called from HTTP and notifier threads; every
+// member it points to must be safe to read concurrently with the run (Pipeline's are).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "detflow/pipeline/sinks.h"
+#include "detflow/pipeline/source.h"
+#include "detflow/pipeline/statistics.h"
+#include "detflow/service/preview.h"
+
+namespace detflow {
+class Pipeline;
+}
+
+namespace detflow::service {
+
+struct RunProbe {
+  std::function<Statistics()> statistics;           // required
+  std::function<SourceCounters()> source_counters;  // required
+  SourceInfo source;
+  const StatisticsRecorder* recorder = nullptr;           // histograms; none when null
+  std::shared_ptr<const FileOutputCounters> json_output;  // JSON Lines losses; optional
+  std::shared_ptr<LatestFrame> latest;                    // newest frame; optional
+  double stall_timeout_s = 5;                             // no frame for this long: not ready
+  Clock::time_point started = Clock::now();
+};
+
+// A probe of `pipeline` (which must outlive it) and of the given extras.
+RunProbe probe_pipeline(const Pipeline& pipeline, std::shared_ptr<LatestFrame> latest,
+                        std::shared_ptr<const FileOutputCounters> json_output, double stall_timeout_s);
+
+// The default stall timeout the issue sets for live sources: max(5 s, 10 frame intervals).
+double default_stall_timeout_s(double source_fps);
+
+struct Health {
+  bool ready = false;
+  bool alive = false;
+  std::string reason;               // why not ready, one line; empty when ready
+  double seconds_since_frame = -1;  // -1 before the first frame
+};
+Health judge_health(const RunProbe& probe);
+
+// Histogram bucket bounds in seconds, shared by every detflow histogram.
+const std::vector<double>& histogram_bounds_s();
+
+// /metrics. `preview_clients` is the number of MJPEG streams open now.
+std::string prometheus_text(const RunProbe& probe, int preview_clients);
+
+// /status.json: source, counters, rates, latencies (ms, as the run's statistics) and health.
+nlohmann::json status_json(const RunProbe& probe, int preview_clients);
+
+// Resident set size of this process now (VmRSS), in bytes; 0 when unknown.
+std::int64_t resident_memory_bytes();
+
+}  // namespace detflow::service
