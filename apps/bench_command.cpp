@@ -5,6 +5,7 @@
 //
 // Model keys go through the configuration registry (config.h), so --conf, --family,
 // --engine, --workers, ... are validated exactly as `detflow run` validates them.
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "commands.h"
 #include "detflow/bench/bench_report.h"
 #include "detflow/bench/harness.h"
+#include "detflow/bench/soak.h"
 #include "detflow/error.h"
 #include "detflow/pipeline/config.h"
 #include "detflow/pipeline/sinks.h"
@@ -54,6 +56,7 @@ struct BenchFlags {
   bool no_opencv_loop = false;
   bool no_engine_only = false;
   bool quiet = false;
+  double soak_seconds = 0;
 };
 
 void add_key_flag(CLI::App& command, BenchFlags& flags, const std::string& names, const std::string& key,
@@ -64,6 +67,31 @@ void add_key_flag(CLI::App& command, BenchFlags& flags, const std::string& names
   flag.option = command.add_option(names, flag.value, description + " (" + key + ")")->type_name(value_name);
 }
 
+// --soak SECONDS: only the soak (soak.h), on --source or GStreamer's live test pattern.
+int run_soak_command(const BenchFlags& flags, const Config& config, bool workers_given) {
+  if (!flags.json.empty()) check_output_file(flags.json, "bench JSON output");
+  bench::SoakOptions options;
+  options.model = to_model_settings(config);
+  options.backend = config.engine.backend;
+  options.target = config.engine.target;
+  if (!config.source.uri.empty()) options.source = config.source.uri;
+  options.seconds = flags.soak_seconds;
+  options.workers = workers_given ? std::max(1, config.engine.workers) : 1;
+  options.threads = config.engine.threads;
+  if (!flags.quiet) spdlog::info("bench: soak for {} s on {}", flags.soak_seconds, options.source);
+  nlohmann::json report;
+  report["model"] = {{"path", options.model.path.string()}};
+  report["soak"] = bench::run_soak(options);
+  std::cout << bench::format_soak_table(report["soak"]) << std::flush;
+  if (!flags.json.empty()) {
+    std::ofstream file(flags.json);
+    file << report.dump(2) << '\n';
+    file.close();
+    if (!file) throw Error("cannot write the bench report to " + flags.json);
+  }
+  return exit_success;
+}
+
 int run_bench_command(const BenchFlags& flags) {
   if (flags.quiet) spdlog::set_level(spdlog::level::warn);
   Config config;
@@ -71,6 +99,14 @@ int run_bench_command(const BenchFlags& flags) {
     if (flag.option->count() > 0) set_config_value(config, flag.key, flag.value, flag.flag);
   }
   if (config.model.path.empty()) throw Error("no model: pass --model FILE.onnx");
+  if (flags.soak_seconds != 0) {
+    if (!std::filesystem::is_regular_file(config.model.path)) {
+      throw Error("model " + config.model.path.string() + ": no such file");
+    }
+    bool workers_given = false;
+    for (const auto& flag : flags.key_flags) workers_given |= flag.key == "engine.workers" && flag.option->count() > 0;
+    return run_soak_command(flags, config, workers_given);
+  }
   if (config.source.uri.empty()) throw Error("no source: pass --source VIDEO (a file, folder of images or gst:...)");
   if (!std::filesystem::is_regular_file(config.model.path)) {
     throw Error("model " + config.model.path.string() + ": no such file");
@@ -183,6 +219,11 @@ CommandAction add_bench_command(CLI::App& app) {
       ->type_name("N");
   command->add_flag("--no-opencv-loop", flags->no_opencv_loop, "skip the hand-written loop on OpenCV DNN");
   command->add_flag("--no-engine-only", flags->no_engine_only, "skip the engines-alone mode");
+  command
+      ->add_option("--soak", flags->soak_seconds,
+                   "only a soak: run the pipeline this long on a live source (--source, default GStreamer's "
+                   "videotestsrc at 30 FPS, 640x480) and report the resident-memory slope in MiB/hour")
+      ->type_name("SECONDS");
   command->add_flag("-q,--quiet", flags->quiet, "no progress lines on stderr");
   return [flags] { return run_bench_command(*flags); };
 }

@@ -5,10 +5,9 @@
 // subcommand was chosen. A new subcommand (e.g. `bench`) is one more file and one more
 // line in main.cpp.
 //
-// Exit codes: 0 success (also a run stopped by SIGINT/SIGTERM), 1 a failure while running
-// (a sink could not write, the source broke), 2 bad usage or bad input found before
-// processing starts (flags, configuration, missing or unreadable files, unwritable
-// outputs). Errors are one line on stderr starting "detflow: error: ".
+// Exit codes: see exit_codes.h (0 success, also a run stopped by SIGINT/SIGTERM; 2 bad
+// usage or configuration; distinct codes for model, output and source failures). Errors
+// are one line on stderr starting "detflow: error: ".
 #pragma once
 
 #include <functional>
@@ -16,14 +15,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "exit_codes.h"
+
 namespace detflow::app {
 
 class ShutdownWatcher;
-
-inline constexpr int exit_success = 0;
-inline constexpr int exit_runtime_failure = 1;
-inline constexpr int exit_usage = 2;
-inline constexpr int exit_interrupted = 130;  // second signal: immediate exit
 
 using CommandAction = std::function<int()>;
 
@@ -35,6 +31,13 @@ CommandAction add_inspect_command(CLI::App& app);
 // `detflow bench --model M --source S ...`: detflow side by side with the hand-written loop
 // and the raw engines (bench/).
 CommandAction add_bench_command(CLI::App& app);
+// `detflow track --detections DET.txt --output TRACKS.txt ...`: the tracker and line/zone
+// analytics alone on MOTChallenge detections (track_command.cpp).
+CommandAction add_track_command(CLI::App& app);
+
+// `detflow events mqtt://HOST:PORT [--camera NAME] [--table]`: the events, counts and
+// status a fleet publishes (service/mqtt_events_view.h).
+CommandAction add_events_command(CLI::App& app);
 
 // Writes "detflow: error: <message>" as one line on stderr (newlines become spaces).
 void print_error(const std::string& message);

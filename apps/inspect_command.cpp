@@ -1,7 +1,9 @@
 // `detflow inspect MODEL.onnx`: what the file declares, which family decodes it and why,
-// and which engines on this machine can run it.
+// and which engines on this machine can run it; with --verify, whether they compute the
+// same detections as ONNX Runtime (exit 7 when one differs).
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -12,6 +14,8 @@
 #include "detflow/inference/describe.h"
 #include "detflow/inference/engine.h"
 #include "detflow/inference/model_info.h"
+#include "detflow/pipeline/detector.h"
+#include "detflow/pipeline/engine_verify.h"
 #include "detflow/post/decoder.h"
 
 namespace detflow::app {
@@ -22,6 +26,8 @@ struct InspectOptions {
   std::string model;
   bool json = false;
   bool probe = true;
+  bool verify = false;
+  std::string image;
 };
 
 struct FamilyVerdict {
@@ -54,12 +60,28 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return text + "]";
 }
 
+// --verify: every engine on the same input against ONNX Runtime (engine_verify.h).
+VerifyReport verify(const InspectOptions& options) {
+  // The image is checked before any model loads: a typo costs nothing.
+  const VerifyInput input = verify_input_from(options.image);
+  ModelSettings settings;
+  settings.path = options.model;
+  const DetectorSetup detector(settings, EngineOptions{});
+  return verify_engines(detector, input);
+}
+
 int inspect(const InspectOptions& options) {
+  if (!options.image.empty() && !options.verify) throw Error("--image " + options.image + " needs --verify");
   const ModelInfo model = read_model_info(options.model);
   const InputShapeDecision input = decide_input_shape(model, EngineOptions{});
   const FamilyVerdict family = choose_family_for(model, input);
+  std::optional<VerifyReport> verification;
+  if (options.verify) verification = verify(options);
+  // Verification loads and runs every engine already; probing them again would add nothing.
+  const bool run_probes = options.probe && !options.verify;
   std::vector<EngineProbe> probes;
-  if (options.probe) probes = probe_engines(model, EngineOptions{});
+  if (run_probes) probes = probe_engines(model, EngineOptions{});
+  const int exit_code = !verification || verification->all_agree() ? exit_success : exit_verify_disagreement;
 
   if (options.json) {
     nlohmann::json document = to_json(model);
@@ -72,7 +94,8 @@ int inspect(const InspectOptions& options) {
     } else {
       document["family"] = {{"name", family.name}, {"reason", family.reason}};
     }
-    if (options.probe) {
+    if (verification) document["verify"] = to_json(*verification);
+    if (run_probes) {
       auto engines = nlohmann::json::array();
       for (const auto& probe : probes) {
         engines.push_back({{"engine", probe.engine}, {"loads", probe.loads}, {"detail", probe.detail}});
@@ -80,7 +103,7 @@ int inspect(const InspectOptions& options) {
       document["engines"] = std::move(engines);
     }
     std::cout << document.dump(2) << '\n';
-    return exit_success;
+    return exit_code;
   }
 
   std::ostringstream out;
@@ -93,15 +116,16 @@ int inspect(const InspectOptions& options) {
   } else {
     out << "family: " << family.name << " (" << family.reason << ")\n";
   }
-  if (options.probe) {
+  if (run_probes) {
     out << "engines on this machine:\n";
     for (const auto& probe : probes) {
       out << "  " << probe.engine << ": " << (probe.loads ? "runs it" : "cannot run it") << " — " << probe.detail
           << '\n';
     }
   }
+  if (verification) out << '\n' << to_text(*verification);
   std::cout << out.str() << std::flush;
-  return exit_success;
+  return exit_code;
 }
 
 }  // namespace
@@ -112,6 +136,11 @@ CommandAction add_inspect_command(CLI::App& app) {
   command->add_option("model", options->model, "the .onnx file")->required()->type_name("MODEL.onnx");
   command->add_flag("--json", options->json, "print one JSON document instead of text");
   command->add_flag("!--no-probe", options->probe, "skip loading the model in every engine (faster)");
+  command->add_flag("--verify", options->verify,
+                    "run every engine on the same input and compare outputs and detections with ONNX Runtime; "
+                    "exit 7 when an engine differs");
+  command->add_option("--image", options->image, "with --verify: the input image (default: a synthetic test pattern)")
+      ->type_name("PATH");
   return [options] { return inspect(*options); };
 }
 

@@ -48,9 +48,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   const std::vector<std::pair<std::string, CommandAction>> commands{
-      {"run", add_run_command(app, watcher)},
-      {"inspect", add_inspect_command(app)},
-      {"bench", add_bench_command(app)},
+      {"run", add_run_command(app, watcher)}, {"inspect", add_inspect_command(app)}, {"bench", add_bench_command(app)},
+      {"track", add_track_command(app)},      {"events", add_events_command(app)},
   };
 
   try {
@@ -67,7 +66,7 @@ int main(int argc, char** argv) {
       return action();
     } catch (const detflow::Error& error) {
       print_error(error.what());
-      return exit_usage;
+      return exit_code_for(error.kind());
     } catch (const std::exception& error) {
       print_error(error.what());
       return exit_runtime_failure;

@@ -1,5 +1,6 @@
 // `detflow run`: configuration files, then flags, to a checked configuration; every input
 // and output checked before the model loads; then one Pipeline run with statistics.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -21,9 +22,15 @@
 #include "detflow/error.h"
 #include "detflow/pipeline/config.h"
 #include "detflow/pipeline/detector.h"
+#include "detflow/pipeline/engine_verify.h"
 #include "detflow/pipeline/pipeline.h"
 #include "detflow/pipeline/sinks.h"
 #include "detflow/pipeline/source.h"
+#include "detflow/service/http_server.h"
+#include "detflow/service/mqtt_sink.h"
+#include "detflow/service/preview.h"
+#include "detflow/service/run_probe.h"
+#include "detflow/service/systemd_notify.h"
 #include "shutdown.h"
 
 namespace detflow::app {
@@ -52,6 +59,9 @@ struct RunOptions {
   bool agnostic = false;
   bool loop = false;
   bool print_config = false;
+  bool track = false;
+  std::vector<std::string> lines;  // --line NAME=X1,Y1,X2,Y2 (repeatable)
+  std::vector<std::string> zones;  // --zone NAME=X1,Y1,... (repeatable)
   bool verbose = false;
   bool quiet = false;
 };
@@ -112,6 +122,15 @@ Config build_config(const RunOptions& options) {
   if (options.agnostic) set_config_value(config, "model.agnostic", "true", "--agnostic");
   if (options.loop) set_config_value(config, "source.loop", "true", "--loop");
   if (options.quiet) set_config_value(config, "pipeline.progress", "false", "--quiet");
+  // Tracking outputs and analytics imply tracking.
+  for (const auto& text : options.lines) config.tracking.analytics.lines.push_back(track::parse_line_spec(text));
+  for (const auto& text : options.zones) config.tracking.analytics.zones.push_back(track::parse_zone_spec(text));
+  const bool wants_tracking =
+      options.track || !options.lines.empty() || !options.zones.empty() ||
+      std::any_of(options.key_flags.begin(), options.key_flags.end(), [](const KeyFlag& flag) {
+        return (flag.key == "sinks.mot" || flag.key == "sinks.events") && flag.option->count() > 0;
+      });
+  if (wants_tracking) set_config_value(config, "tracking.enabled", "true", "--track");
   return config;
 }
 
@@ -130,7 +149,18 @@ void write_statistics_json(const std::filesystem::path& path, const Statistics& 
   std::ofstream file(path);
   file << statistics.to_json().dump(2) << '\n';
   file.flush();
-  if (!file) throw Error("cannot write statistics to " + path.string());
+  if (!file) throw Error(ErrorKind::output, "cannot write statistics to " + path.string());
+}
+
+// Everything loading the model and making its engines throws is a model failure (exit
+// code 3): the file parses as no detector, the family cannot be told, no engine runs it.
+// Returned as a prvalue, so DetectorSetup needs no move constructor.
+DetectorSetup load_detector(const Config& config) {
+  try {
+    return DetectorSetup(to_model_settings(config), to_engine_options(config));
+  } catch (const Error& error) {
+    throw Error(ErrorKind::model, error.what());
+  }
 }
 
 std::string describe_outputs(const Config& config) {
@@ -159,35 +189,81 @@ int run(const RunOptions& options, ShutdownWatcher& watcher) {
   // Everything a user can get wrong is checked here, cheapest first, before the model loads.
   validate_for_run(config);
   check_model_file(config.model.path);
-  const SinkSettings sink_settings = to_sink_settings(config);
+  SinkSettings sink_settings = to_sink_settings(config);
+  sink_settings.json_counters = std::make_shared<FileOutputCounters>();  // for /metrics
   check_sink_settings(sink_settings);
+  // The HTTP endpoint's address and token, checked before the model loads.
+  service::HttpSettings http_settings;
+  http_settings.listen = config.http.listen;
+  http_settings.max_clients = config.http.max_clients;
+  http_settings.preview_fps = config.http.preview_fps;
+  if (!http_settings.listen.empty()) {
+    service::parse_listen_address(http_settings.listen);
+    http_settings.token = service::load_http_token(config.http.token_file);
+  }
+  service::SystemdNotifier systemd = service::SystemdNotifier::from_environment();
+  // MQTT: URL, camera name, password and outbox checked (and the outbox opened, with what a
+  // previous run left in it) before the model loads. Connecting waits for the sink's open().
+  std::unique_ptr<service::MqttSink> mqtt_sink = service::make_mqtt_sink(config.mqtt, config.source.uri);
   if (!config.stats_json.empty()) check_output_file(config.stats_json, "statistics output");
   std::unique_ptr<Source> source = open_source(to_source_settings(config));
   const Config config_for_source = resolve_engine_layout(config, source->info().live);
-  DetectorSetup detector(to_model_settings(config_for_source), to_engine_options(config_for_source));
+  DetectorSetup detector = load_detector(config_for_source);
   if (!options.quiet) {
     spdlog::info("source: {}", source->info().description);
     for (const auto& line : detector.describe()) spdlog::info("{}", line);
     spdlog::info("workers: {} x {} threads", config_for_source.engine.workers, resolved_threads(config_for_source));
   }
+  // An engine other than ONNX Runtime is compared with it on the first frame (engine.verify);
+  // before the sinks open, so a strict refusal leaves no empty outputs behind.
+  source = verify_on_first_frame(detector, std::move(source), config_for_source.engine.verify);
   std::vector<std::unique_ptr<Sink>> sinks = make_sinks(sink_settings);
+  service::MqttSink* mqtt = mqtt_sink.get();
+  if (mqtt_sink) sinks.push_back(std::move(mqtt_sink));
   std::vector<Sink*> file_sinks;
   for (const auto& sink : sinks) file_sinks.push_back(sink.get());
   if (sinks.empty() && !options.quiet) {
     spdlog::warn("no outputs configured (--output, --json or a display): detections are only counted");
   }
+  // The newest frame for HTTP clients, and the time of the last output for readiness and the
+  // systemd watchdog. Publishing is a pointer swap; encoding happens on the HTTP threads.
+  std::shared_ptr<service::LatestFrame> latest;
+  if (!http_settings.listen.empty() || systemd.active()) {
+    latest = std::make_shared<service::LatestFrame>(config.http.jpeg_quality, config.sinks.style);
+    sinks.push_back(service::make_preview_sink(latest));
+  }
 
   const std::string outputs = describe_outputs(config);
   Pipeline pipeline(detector, std::move(source), std::move(sinks), to_pipeline_settings(config_for_source));
   watcher.watch(&pipeline, file_sinks);
+  if (mqtt) mqtt->set_source_probe([&pipeline] { return pipeline.source_counters(); });
+  const double stall_timeout_s = config.source.stall_timeout > 0
+                                     ? config.source.stall_timeout
+                                     : service::default_stall_timeout_s(pipeline.source_info().fps);
+  const service::RunProbe probe =
+      service::probe_pipeline(pipeline, latest, sink_settings.json_counters, stall_timeout_s);
+  std::optional<service::HttpServer> http_server;
+  if (!http_settings.listen.empty()) {
+    http_server.emplace(http_settings, probe);
+    spdlog::info("http: serving http://{}/ (/healthz /readyz /metrics /snapshot.jpg /stream.mjpg)",
+                 http_server->address());
+  }
+  service::ServiceNotifier notifier(probe, systemd);
   RunSummary summary;
   try {
     summary = pipeline.run();
+  } catch (const Error& error) {
+    watcher.forget();
+    // run() throws only when a sink cannot open: an output failure (exit code 4).
+    if (error.kind() != ErrorKind::configuration) throw;
+    throw Error(ErrorKind::output, error.what());
   } catch (...) {
     watcher.forget();
     throw;
   }
   watcher.forget();
+  notifier.stop(summary.failed ? "failed: " + summary.failure : "finished");
+  if (http_server) http_server->stop();
 
   if (!options.quiet) {
     std::cout << summary.statistics.to_text();
@@ -198,7 +274,7 @@ int run(const RunOptions& options, ShutdownWatcher& watcher) {
   if (!config.stats_json.empty()) write_statistics_json(config.stats_json, summary.statistics);
   if (summary.failed) {
     print_error(summary.failure);
-    return exit_runtime_failure;
+    return exit_code_for(summary.failure_kind);
   }
   if (summary.stopped_by_request && !options.quiet) spdlog::info("stopped on request; outputs are complete");
   return exit_success;
@@ -222,6 +298,8 @@ CommandAction add_run_command(CLI::App& app, ShutdownWatcher& watcher) {
           ->type_name("PATH");
   add_key_flag(*command, *options, "--json", "sinks.json", "FILE");
   add_key_flag(*command, *options, "--stats-json", "sinks.stats_json", "FILE");
+  add_key_flag(*command, *options, "--mot", "sinks.mot", "FILE");
+  add_key_flag(*command, *options, "--events", "sinks.events", "FILE");
   add_key_flag(*command, *options, "--family", "model.family", "NAME");
   options->size_option =
       command->add_option("--size", options->size, "model input size for dynamic models: N or WxH, e.g. 640x480")
@@ -240,6 +318,14 @@ CommandAction add_run_command(CLI::App& app, ShutdownWatcher& watcher) {
   add_key_flag(*command, *options, "--max-frames", "pipeline.max_frames", "N");
   add_key_flag(*command, *options, "--stats-interval", "pipeline.stats_interval", "SECONDS");
   add_key_flag(*command, *options, "--display", "sinks.display", "auto|on|off");
+  add_key_flag(*command, *options, "--http", "http.listen", "[ADDR:]PORT");
+  add_key_flag(*command, *options, "--mqtt", "mqtt.url", "mqtt://HOST:PORT");
+  add_key_flag(*command, *options, "--name", "mqtt.camera", "NAME");
+  command->add_flag("--track", options->track, "track objects: ids in the outputs, analytics (tracking.enabled)");
+  command->add_option("--line", options->lines, "a counting line in source pixels, repeatable (analytics.lines)")
+      ->type_name("NAME=X1,Y1,X2,Y2");
+  command->add_option("--zone", options->zones, "a zone polygon in source pixels, repeatable (analytics.zones)")
+      ->type_name("NAME=X1,Y1,X2,Y2,X3,Y3,...");
   command->add_flag("--no-display", options->no_display, "never open a window (same as --display off)");
   command->add_flag("--agnostic", options->agnostic, "class-agnostic NMS (model.agnostic: true)");
   command->add_flag("--loop", options->loop, "files: start again at the end (source.loop: true)");

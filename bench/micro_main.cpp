@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   register_nms_benchmarks();
   register_annotate_benchmarks();
   register_engine_benchmarks();
+  register_tracking_benchmarks();
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   print_ratios(std::cout);

@@ -62,5 +62,6 @@ void register_decode_benchmarks();
 void register_nms_benchmarks();
 void register_annotate_benchmarks();
 void register_engine_benchmarks();
+void register_tracking_benchmarks();
 
 }  // namespace detflow::bench::micro

@@ -98,6 +98,10 @@ std::string run_in_child(const std::string& what, const std::function<std::strin
     ::close(channel[0]);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);  // the parent died before prctl took effect
+    // The child's results travel through the pipe; its standard output belongs to the
+    // parent's table. Whatever a library prints there from C (OpenCL build logs) goes to
+    // standard error instead.
+    ::dup2(STDERR_FILENO, STDOUT_FILENO);
     std::string message;
     int status = 0;
     try {

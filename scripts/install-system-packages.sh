@@ -18,15 +18,21 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # What each group is for, so the hand-install list on other systems can be read.
-readonly -a toolchain=(build-essential cmake ninja-build pkg-config clang-format)
+readonly -a toolchain=(
+  build-essential cmake ninja-build pkg-config clang-format
+  protobuf-compiler          # building ONNX test models
+  clang libclang-rt-14-dev   # make fuzz: libFuzzer
+)
 readonly -a libraries=(
   libopencv-dev                                              # core, imgproc, dnn, videoio, highgui
   libtbb-dev                                                 # oneTBB flow graph
-  libonnx-dev libprotobuf-dev protobuf-compiler              # reading and building ONNX models
+  libonnx-dev libprotobuf-dev                                # reading and building ONNX models
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   ocl-icd-opencl-dev opencl-headers
+  libcpp-httplib-dev libsystemd-dev                          # service: HTTP endpoint, sd_notify
+  libpaho-mqttpp-dev libpaho-mqtt-dev                        # service: MQTT events
 )
 readonly -a runtime=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
@@ -35,7 +41,16 @@ readonly -a runtime=(
   ffmpeg                 # demo video, frame counts
   ca-certificates        # HTTPS to the npm registry
   python3                # ../shared/tools/detmatch.py (optional)
+  python3-numpy python3-scipy # ../shared/tools/motmetrics.py (tracking scores)
+  mosquitto mosquitto-clients # a real MQTT broker for the event tests
+  chromium               # renders the HTTP status page in a test (skipped without it)
 )
+
+# The libraries alone, one a line: what scripts/arm64-sysroot.sh puts into an arm64 root.
+if [[ "${1:-}" == --list-libraries ]]; then
+  printf '%s\n' "${libraries[@]}"
+  exit 0
+fi
 
 if [[ "${DETFLOW_SKIP_SYSTEM_PACKAGES:-0}" == 1 ]]; then
   detflow_info "DETFLOW_SKIP_SYSTEM_PACKAGES=1: not checking system packages"

@@ -332,6 +332,58 @@ Entry list_entry(std::string name, std::string accepted, std::string description
           [access](const Config& config) { return list_value(access(config)); }};
 }
 
+// Lists of numbers (model.anchors, model.strides): each item parsed like a scalar key; the
+// refusal names the offending item.
+template <typename Number, typename Access>
+Entry numeric_list_entry(std::string name, std::string accepted, std::string description, Access access,
+                         std::function<Number(const Value&)> parse_item,
+                         std::function<void(const std::vector<Number>&)> check) {
+  return {{std::move(name), "list", {}, std::move(accepted), std::move(description)},
+          [access, parse_item, check](Config& config, const Value& value) {
+            std::vector<Number> numbers;
+            for (const auto& item : parse_list(value)) {
+              try {
+                numbers.push_back(parse_item(scalar(item)));
+              } catch (const Refusal& refusal) {
+                throw Refusal{"item '" + item + "' is " + refusal.reason};
+              }
+            }
+            if (check) check(numbers);
+            access(config) = std::move(numbers);
+          },
+          [access](const Config& config) {
+            std::vector<std::string> items;
+            for (const auto number : access(config)) items.push_back(number_text(number));
+            return list_value(items);
+          }};
+}
+
+template <typename Access>
+Entry number_list_entry(std::string name, std::string accepted, std::string description, Access access,
+                        std::function<void(const std::vector<float>&)> check) {
+  return numeric_list_entry<float>(
+      std::move(name), std::move(accepted), std::move(description), access,
+      [](const Value& item) { return static_cast<float>(parse_number(item, 1e-3, 1e5)); }, std::move(check));
+}
+
+template <typename Access>
+Entry integer_list_entry(std::string name, std::string accepted, std::string description, Access access) {
+  return numeric_list_entry<int>(
+      std::move(name), std::move(accepted), std::move(description), access,
+      [](const Value& item) { return parse_integer<int>(item, 1, 1024); },
+      [](const std::vector<int>& strides) {
+        if (std::adjacent_find(strides.begin(), strides.end(), std::greater_equal<>()) != strides.end()) {
+          throw Refusal{"not increasing"};
+        }
+      });
+}
+
+void check_anchor_pairs(const std::vector<float>& anchors) {
+  if (anchors.size() % 2 != 0) {
+    throw Refusal{std::to_string(anchors.size()) + " numbers, not w,h pairs (an even count)"};
+  }
+}
+
 std::string family_choices() {
   std::string text = "auto";
   for (const auto& family : registered_families()) text += " | " + family.name;
@@ -363,7 +415,75 @@ void check_backend(const std::string& text) {
   if (text != "auto" && text != "onnxruntime" && text != "opencv") throw Refusal{"not a backend"};
 }
 
+// "8080", "127.0.0.1:8080", "0.0.0.0:8080", "[::1]:8080"; the full parse is the service's.
+void check_listen_address(const std::string& text) {
+  if (text.empty()) return;
+  const auto colon = text.rfind(':');
+  const std::string port = colon == std::string::npos ? text : text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    throw Refusal{"not a port (0 to 65535)"};
+  }
+  if (colon != std::string::npos && colon == 0) throw Refusal{"address missing before ':'"};
+}
+
+void check_mqtt_url(const std::string& text) {
+  if (text.empty()) return;
+  if (text.rfind("mqtt://", 0) != 0 && text.rfind("mqtts://", 0) != 0) throw Refusal{"not an mqtt:// or mqtts:// URL"};
+}
+
+// One MQTT topic level: what a camera name may hold.
+void check_topic_level(const std::string& text) {
+  for (const char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+      throw Refusal{"not a topic level"};
+  }
+}
+
+void check_topic_prefix(const std::string& text) {
+  if (text.empty() || text.find_first_of("+#") != std::string::npos || text.front() == '/' || text.back() == '/' ||
+      text.find("//") != std::string::npos)
+    throw Refusal{"not a topic prefix"};
+}
+
+void check_fsync_policy(const std::string& text) {
+  if (text != "always" && text != "interval" && text != "never") throw Refusal{"not an fsync policy"};
+}
+
 constexpr int maximum_image_side = 16384;
+
+// analytics.lines / analytics.zones: list items in the --line / --zone syntax, parsed by track/.
+template <typename Item, typename Access>
+Entry analytics_list_entry(std::string name, std::string accepted, std::string description, Access access,
+                           Item (*parse_item)(const std::string&), std::function<std::string(const Item&)> format) {
+  return {{std::move(name), "list", {}, std::move(accepted), std::move(description)},
+          [access, parse_item](Config& config, const Value& value) {
+            // "a=1,2,3,4,b=5,6,7,8" (a command line) and [a=1,2,3,4] (a YAML flow list) arrive split
+            // at every comma: a piece without '=' continues the item before it.
+            std::vector<std::string> texts;
+            for (const auto& piece : parse_list(value)) {
+              if (piece.find('=') == std::string::npos && !texts.empty()) {
+                texts.back() += "," + piece;
+              } else {
+                texts.push_back(piece);
+              }
+            }
+            std::vector<Item> items;
+            for (const auto& text : texts) {
+              try {
+                items.push_back(parse_item(text));
+              } catch (const Error& error) {
+                throw Refusal{error.what()};
+              }
+            }
+            access(config) = std::move(items);
+          },
+          [access, format](const Config& config) {
+            std::vector<std::string> items;
+            for (const auto& item : access(config)) items.push_back(format(item));
+            return list_value(items);
+          }};
+}
 
 std::vector<Entry> build_registry() {
   std::vector<Entry> entries;
@@ -394,6 +514,20 @@ std::vector<Entry> build_registry() {
       "video files: auto reads with FFmpeg (frames identical to cv2.VideoCapture) and falls back to GStreamer; "
       "gstreamer lets decodebin pick hardware decoders",
       [](auto& config) -> auto& { return config.source.video_reader; }));
+  add(number_entry(
+      "source.reconnect_initial", 0.01, 3600, "", "live sources: seconds before the first reopening after a loss",
+      [](auto& config) -> auto& { return config.source.reconnect_initial; }));
+  add(number_entry(
+      "source.reconnect_max", 0.01, 3600, "", "live sources: the wait between reopenings doubles up to these seconds",
+      [](auto& config) -> auto& { return config.source.reconnect_max; }));
+  add(integer_entry<int>(
+      "source.max_reconnects", 0, 1000000, "forever",
+      "live sources: failed reopenings in a row before giving up (exit code 6)",
+      [](auto& config) -> auto& { return config.source.max_reconnects; }));
+  add(number_entry(
+      "source.stall_timeout", 0, 3600, "max(5 s, 10 frame intervals)",
+      "live sources: seconds without a frame before the source is restarted",
+      [](auto& config) -> auto& { return config.source.stall_timeout; }));
 
   // model
   add(path_entry(
@@ -438,6 +572,21 @@ std::vector<Entry> build_registry() {
   add(optional_choice_entry<ColorOrder>(
       "model.color", {{"bgr", ColorOrder::bgr}, {"rgb", ColorOrder::rgb}},
       "channel order the model expects; auto: the family's", [](auto& config) -> auto& { return config.model.color; }));
+  add(optional_choice_entry<bool>(
+      "model.head", {{"decoded", true}, {"raw", false}},
+      "single-output yolov5/yolox heads: decoded = boxes already in input pixels, raw = grid/anchor decode still to "
+      "do; auto: yolov5 looks at the first frame's box values, yolox at the row count",
+      [](auto& config) -> auto& { return config.model.decoder.boxes_decoded; }));
+  add(number_list_entry(
+      "model.anchors",
+      "w,h pairs in input pixels, smallest stride first, e.g. [10,13, 16,30, 33,23, ...]; [] for "
+      "YOLOv5's defaults",
+      "yolov5 anchor sizes, split evenly among the strides (the pair count must be a multiple of the stride count)",
+      [](auto& config) -> auto& { return config.model.decoder.anchors; }, check_anchor_pairs));
+  add(integer_list_entry(
+      "model.strides", "increasing whole numbers 1 to 1024, e.g. [8, 16, 32]; [] for the family's",
+      "grid strides of the output levels, smallest first (yolov5, yolox, yolov8, nanodet); [] infers them",
+      [](auto& config) -> auto& { return config.model.decoder.strides; }));
 
   // engine
   add(text_entry(
@@ -460,6 +609,11 @@ std::vector<Entry> build_registry() {
       "engine.threads", 0, 256, "cores / workers, at least 1",
       "intra-op threads per worker (workers x threads should not exceed the cores)",
       [](auto& config) -> auto& { return config.engine.threads; }));
+  add(choice_entry<VerifyMode>(
+      "engine.verify", {{"warn", VerifyMode::warn}, {"strict", VerifyMode::strict}, {"off", VerifyMode::off}},
+      "an engine other than ONNX Runtime is compared with it on the first frame: warn once when they differ, "
+      "strict refuses to run, off skips the check",
+      [](auto& config) -> auto& { return config.engine.verify; }));
 
   // pipeline
   add(integer_entry<int>(
@@ -492,8 +646,213 @@ std::vector<Entry> build_registry() {
       "a window with the annotated frames; auto: when a display exists",
       [](auto& config) -> auto& { return config.sinks.display; }));
   add(path_entry(
+      "sinks.mot", "a file, or empty",
+      "tracks as MOTChallenge text frame,id,x,y,w,h,score,class,-1,-1 (needs tracking)",
+      [](auto& config) -> auto& { return config.sinks.mot; }));
+  add(path_entry(
+      "sinks.events", "a file, or empty", "tracking events (line crossings, zones, track start/end) as JSON Lines",
+      [](auto& config) -> auto& { return config.sinks.events; }));
+  add(path_entry(
       "sinks.stats_json", "a file, or empty", "run statistics as JSON after the run",
       [](auto& config) -> auto& { return config.stats_json; }));
+  add(integer_entry<std::uint64_t>(
+      "sinks.json_rotate_max_bytes", 0, std::uint64_t{1} << 50, "never rotate",
+      "JSON Lines: start a new file before one would exceed this many bytes",
+      [](auto& config) -> auto& { return config.sinks.json_rotate_bytes; }));
+  add(integer_entry<int>(
+      "sinks.json_rotate_keep", 1, 1000, "", "JSON Lines: rotated files kept (out.jsonl.1 is the newest)",
+      [](auto& config) -> auto& { return config.sinks.json_rotate_keep; }));
+
+  // http
+  add(text_entry(
+      "http.listen", "PORT (loopback), ADDR:PORT, [IPV6]:PORT, or empty (off); port 0 picks a free one",
+      "serve /healthz, /readyz, /metrics, /snapshot.jpg, /stream.mjpg and a status page",
+      [](auto& config) -> auto& { return config.http.listen; }, check_listen_address));
+  add(path_entry(
+      "http.token_file", "a file whose first line is the token, or empty (env DETFLOW_HTTP_TOKEN, else none)",
+      "bearer token required for everything but /healthz and /readyz",
+      [](auto& config) -> auto& { return config.http.token_file; }));
+  add(integer_entry<int>(
+      "http.max_clients", 1, 64, "", "preview streams (/stream.mjpg) served at once; more get 503",
+      [](auto& config) -> auto& { return config.http.max_clients; }));
+  add(integer_entry<int>(
+      "http.jpeg_quality", 1, 100, "", "JPEG quality of /snapshot.jpg and /stream.mjpg",
+      [](auto& config) -> auto& { return config.http.jpeg_quality; }));
+  add(number_entry(
+      "http.preview_fps", 0.1, 120, "", "frames per second each MJPEG preview stream sends at most",
+      [](auto& config) -> auto& { return config.http.preview_fps; }));
+
+  // mqtt
+  add(text_entry(
+      "mqtt.url", "mqtt://HOST[:PORT] (1883), mqtts://HOST[:PORT] (8883), or empty (off)",
+      "publish events, counts and status to this MQTT broker, through a durable outbox",
+      [](auto& config) -> auto& { return config.mqtt.url; }, check_mqtt_url));
+  add(text_entry(
+      "mqtt.client_id", "text, or empty (detflow-CAMERA)", "MQTT client identifier, unique on the broker",
+      [](auto& config) -> auto& { return config.mqtt.client_id; }));
+  add(text_entry(
+      "mqtt.topic_prefix", "topic levels without + or #", "first part of every topic: PREFIX/CAMERA/...",
+      [](auto& config) -> auto& { return config.mqtt.topic_prefix; }, check_topic_prefix));
+  add(text_entry(
+      "mqtt.camera", "letters, digits, '-', '_', '.', or empty (HOSTNAME-SOURCE)", "this camera's name in the topics",
+      [](auto& config) -> auto& { return config.mqtt.camera; }, check_topic_level));
+  add(text_entry(
+      "mqtt.username", "text, or empty (anonymous)", "MQTT user name",
+      [](auto& config) -> auto& { return config.mqtt.username; }));
+  add(text_entry(
+      "mqtt.password", "text, or empty", "MQTT password or token (prefer password_file or password_env)",
+      [](auto& config) -> auto& { return config.mqtt.password; }));
+  add(path_entry(
+      "mqtt.password_file", "a file, or empty", "file whose first line is the MQTT password or token",
+      [](auto& config) -> auto& { return config.mqtt.password_file; }));
+  add(text_entry(
+      "mqtt.password_env", "an environment variable name, or empty",
+      "environment variable holding the MQTT password or token",
+      [](auto& config) -> auto& { return config.mqtt.password_env; }));
+  add(path_entry(
+      "mqtt.ca_file", "a PEM file, or empty (the system's CAs)", "mqtts: certificate authority to trust",
+      [](auto& config) -> auto& { return config.mqtt.ca_file; }));
+  add(path_entry(
+      "mqtt.cert_file", "a PEM file, or empty", "mqtts: client certificate (with mqtt.key_file)",
+      [](auto& config) -> auto& { return config.mqtt.cert_file; }));
+  add(path_entry(
+      "mqtt.key_file", "a PEM file, or empty", "mqtts: client private key",
+      [](auto& config) -> auto& { return config.mqtt.key_file; }));
+  add(integer_entry<int>(
+      "mqtt.keep_alive", 1, 3600, "", "seconds between MQTT keep-alive pings",
+      [](auto& config) -> auto& { return config.mqtt.keep_alive_s; }));
+  add(integer_entry<int>(
+      "mqtt.qos", 0, 2, "", "QoS of event messages (1: at least once, removed from the outbox on PUBACK)",
+      [](auto& config) -> auto& { return config.mqtt.qos; }));
+  add(boolean_entry(
+      "mqtt.required", "fail the run when the broker cannot be reached at start (else the outbox fills)",
+      [](auto& config) -> auto& { return config.mqtt.required; }));
+  add(boolean_entry(
+      "mqtt.detections", "also publish every frame's detections (QoS 0, rate-limited)",
+      [](auto& config) -> auto& { return config.mqtt.detections; }));
+  add(number_entry(
+      "mqtt.detections_rate", 0.1, 1000, "", "at most this many detection messages per second",
+      [](auto& config) -> auto& { return config.mqtt.detections_rate; }));
+  add(path_entry(
+      "mqtt.outbox", "a folder, or empty ($XDG_STATE_HOME/detflow/outbox/CAMERA)",
+      "where unsent events wait on disk (kept across restarts)",
+      [](auto& config) -> auto& { return config.mqtt.outbox; }));
+  add(integer_entry<std::int64_t>(
+      "mqtt.outbox_bytes", 4096, std::int64_t{1} << 40, "", "disk bound of the outbox; when full the oldest events go",
+      [](auto& config) -> auto& { return config.mqtt.outbox_bytes; }));
+  add(text_entry(
+      "mqtt.fsync", "always | interval | never", "when outbox writes are forced to disk (power-loss safety)",
+      [](auto& config) -> auto& { return config.mqtt.fsync; }, check_fsync_policy));
+  add(number_entry(
+      "mqtt.fsync_interval", 0.01, 3600, "", "mqtt.fsync interval: seconds between forced writes",
+      [](auto& config) -> auto& { return config.mqtt.fsync_interval_s; }));
+  add(number_entry(
+      "mqtt.drain", 0, 3600, "do not wait", "end of run: seconds to wait for unsent events before leaving them queued",
+      [](auto& config) -> auto& { return config.mqtt.drain_s; }));
+
+  // tracking (detflow_track; ranges as in TrackerSettings, cross-key checks when the tracker is built)
+  add(boolean_entry(
+      "tracking.enabled", "track objects over time: ids in the outputs, analytics, MOT and event sinks (--track)",
+      [](auto& config) -> auto& { return config.tracking.enabled; }));
+  add(number_entry(
+      "tracking.high_score_threshold", 0.01, 1, "",
+      "detections scoring at least this are matched first and start tracks",
+      [](auto& config) -> auto& { return config.tracking.tracker.high_score_threshold; }));
+  add(number_entry(
+      "tracking.low_score_threshold", 0, 1, "ignore no detection",
+      "detections between this and the high threshold only continue confirmed tracks (second stage)",
+      [](auto& config) -> auto& { return config.tracking.tracker.low_score_threshold; }));
+  add(number_entry(
+      "tracking.new_track_score_threshold", 0.01, 1, "", "an unmatched detection starts a track from this score",
+      [](auto& config) -> auto& { return config.tracking.tracker.new_track_score_threshold; }));
+  add(number_entry(
+      "tracking.first_match_iou", 0.01, 0.99, "", "minimal IoU (times the score) to match a high-score detection",
+      [](auto& config) -> auto& { return config.tracking.tracker.first_match_iou; }));
+  add(number_entry(
+      "tracking.second_match_iou", 0.01, 0.99, "", "minimal IoU to match a low-score detection",
+      [](auto& config) -> auto& { return config.tracking.tracker.second_match_iou; }));
+  add(number_entry(
+      "tracking.tentative_match_iou", 0.01, 0.99, "", "minimal IoU to continue a not yet confirmed track",
+      [](auto& config) -> auto& { return config.tracking.tracker.tentative_match_iou; }));
+  add(boolean_entry(
+      "tracking.score_weighted_iou", "rank first-stage matches by IoU x detection score",
+      [](auto& config) -> auto& { return config.tracking.tracker.score_weighted_iou; }));
+  add(integer_entry<int>(
+      "tracking.confirm_hits", 1, 100, "", "matched frames before a track is reported",
+      [](auto& config) -> auto& { return config.tracking.tracker.confirm_hits; }));
+  add(number_entry(
+      "tracking.track_buffer_seconds", 0.001, 3600, "", "seconds a lost track can be found again before it ends",
+      [](auto& config) -> auto& { return config.tracking.tracker.track_buffer_seconds; }));
+  add(number_entry(
+      "tracking.predicted_output_seconds", 0, 3600, "never",
+      "report a lost track's predicted box (flagged predicted) up to this many seconds (<= track_buffer_seconds)",
+      [](auto& config) -> auto& { return config.tracking.tracker.predicted_output_seconds; }));
+  add(boolean_entry(
+      "tracking.class_agnostic", "match tracks and detections across classes",
+      [](auto& config) -> auto& { return config.tracking.tracker.class_agnostic; }));
+  add(number_entry(
+      "tracking.position_noise", 0.0001, 1, "", "Kalman process noise of positions, relative to box size per 1/30 s",
+      [](auto& config) -> auto& { return config.tracking.tracker.position_noise; }));
+  add(number_entry(
+      "tracking.velocity_noise", 0.0001, 1, "", "Kalman process noise of velocities, relative to box size per 1/30 s",
+      [](auto& config) -> auto& { return config.tracking.tracker.velocity_noise; }));
+  add(number_entry(
+      "tracking.measurement_noise", 0.0001, 1, "", "Kalman measurement noise, relative to box size",
+      [](auto& config) -> auto& { return config.tracking.tracker.measurement_noise; }));
+  add(integer_entry<int>(
+      "tracking.max_tracks", 1, 1000000, "", "live tracks at most (bounds memory); more are refused and counted",
+      [](auto& config) -> auto& { return config.tracking.tracker.max_tracks; }));
+
+  // analytics (on tracks; needs tracking.enabled)
+  add(analytics_list_entry<track::LineSettings>(
+      "analytics.lines", "items NAME=X1,Y1,X2,Y2 in source pixels, e.g. [door=100,200,300,400]",
+      "counting lines: crossings in/out per class",
+      [](auto& config) -> auto& { return config.tracking.analytics.lines; }, track::parse_line_spec,
+      [](const track::LineSettings& line) {
+        return line.name + "=" + number_text(line.start.x) + "," + number_text(line.start.y) + "," +
+               number_text(line.end.x) + "," + number_text(line.end.y);
+      }));
+  add(analytics_list_entry<track::ZoneSettings>(
+      "analytics.zones", "items NAME=X1,Y1,X2,Y2,X3,Y3[,...] (a simple polygon) in source pixels",
+      "zones: occupancy per class, enter/exit, dwell, loitering",
+      [](auto& config) -> auto& { return config.tracking.analytics.zones; }, track::parse_zone_spec,
+      [](const track::ZoneSettings& zone) {
+        std::string text = zone.name;
+        char separator = '=';
+        for (const auto& point : zone.polygon) {
+          text.push_back(separator);
+          text.append(number_text(point.x));
+          text.push_back(',');
+          text.append(number_text(point.y));
+          separator = ',';
+        }
+        return text;
+      }));
+  add(choice_entry<track::Anchor>(
+      "analytics.anchor",
+      {{"bottom_center", track::Anchor::bottom_center},
+       {"center", track::Anchor::center},
+       {"top_center", track::Anchor::top_center},
+       {"bottom_left", track::Anchor::bottom_left},
+       {"bottom_right", track::Anchor::bottom_right}},
+      "the point of a box that crosses lines and enters zones",
+      [](auto& config) -> auto& { return config.tracking.analytics.anchor; }));
+  add(integer_entry<int>(
+      "analytics.line_min_frames", 1, 1000, "", "detections on the other side of a line before a crossing counts",
+      [](auto& config) -> auto& { return config.tracking.analytics.line_min_frames; }));
+  add(number_entry(
+      "analytics.line_hysteresis", 0, 1, "none",
+      "band around a line, as a fraction of the box height, that counts for neither side",
+      [](auto& config) -> auto& { return config.tracking.analytics.line_hysteresis; }));
+  add(integer_entry<int>(
+      "analytics.zone_min_frames", 1, 1000, "", "detections inside (outside) a zone before it is entered (left)",
+      [](auto& config) -> auto& { return config.tracking.analytics.zone_min_frames; }));
+  add(number_entry(
+      "analytics.loiter_seconds", 0, 86400, "no loitering events", "seconds in a zone before a zone_loiter event",
+      [](auto& config) -> auto& { return config.tracking.analytics.loiter_seconds; }));
+  add(boolean_entry(
+      "analytics.track_events", "emit track_start and track_end events",
+      [](auto& config) -> auto& { return config.tracking.analytics.track_events; }));
 
   const Config defaults;
   for (auto& entry : entries) {
@@ -634,7 +993,8 @@ const std::vector<ConfigKey>& config_keys() {
 }
 
 const std::vector<std::string>& config_sections() {
-  static const std::vector<std::string> sections{"source", "model", "engine", "pipeline", "sinks"};
+  static const std::vector<std::string> sections{"source", "model", "engine",   "pipeline", "sinks",
+                                                 "http",   "mqtt",  "tracking", "analytics"};
   return sections;
 }
 
@@ -679,6 +1039,21 @@ void merge_sections(Config& merged, const YAML::Node& root, std::string_view ori
     }
     for (const auto& key_item : keys) {
       const std::string name = section + "." + key_item.first.as<std::string>();
+      // A nested group is the flat keys it prefixes: sinks: {json_rotate: {max_bytes: N}}
+      // is sinks.json_rotate_max_bytes.
+      if (key_item.second.IsMap() && !find_entry(name)) {
+        for (const auto& member : key_item.second) {
+          const std::string member_name = name + "_" + member.first.as<std::string>();
+          const Entry* member_entry = find_entry(member_name);
+          if (!member_entry) {
+            throw Error(std::string(origin) + at_line(member.first.Mark()) + ": unknown key '" + member_name +
+                        "'; known keys in " + section + ": " + known_keys_of(section));
+          }
+          apply(merged, *member_entry, value_of(member.second, member_name, origin),
+                std::string(origin) + at_line(member.second.Mark()));
+        }
+        continue;
+      }
       const Entry* entry = find_entry(name);
       if (!entry) {
         throw Error(std::string(origin) + at_line(key_item.first.Mark()) + ": unknown key '" + name +
@@ -790,10 +1165,40 @@ void validate_for_run(const Config& config) {
   if (config.source.uri.empty()) {
     throw Error("no source: set source.uri in the configuration or pass --source (a file, folder, camera or URL)");
   }
+  if (!config.tracking.enabled) {
+    const char* needs_tracking = !config.sinks.mot.empty()                  ? "sinks.mot"
+                                 : !config.sinks.events.empty()             ? "sinks.events"
+                                 : !config.tracking.analytics.lines.empty() ? "analytics.lines"
+                                 : !config.tracking.analytics.zones.empty() ? "analytics.zones"
+                                                                            : nullptr;
+    if (needs_tracking) {
+      throw Error(std::string(needs_tracking) + " needs tracking: set tracking.enabled: true or pass --track");
+    }
+  } else {
+    config.tracking.tracker.validate();  // cross-key ranges
+    // Geometry and ranges now; class names once the model's labels are known (Pipeline).
+    track::AnalyticsSettings geometry = config.tracking.analytics;
+    for (auto& line : geometry.lines) line.classes.clear();
+    for (auto& zone : geometry.zones) zone.classes.clear();
+    geometry.validate({});
+  }
+  if (config.source.reconnect_max < config.source.reconnect_initial) {
+    throw Error("source.reconnect_max = " + number_text(config.source.reconnect_max) +
+                " is below source.reconnect_initial = " + number_text(config.source.reconnect_initial) +
+                "; accepted: at least reconnect_initial");
+  }
   if ((config.model.input_width == 0) != (config.model.input_height == 0)) {
     throw Error("model.input_width = " + std::to_string(config.model.input_width) +
                 " and model.input_height = " + std::to_string(config.model.input_height) +
                 ": set both or neither (0 = automatic); e.g. --size 640 or --size 640x480");
+  }
+  // Without model.strides the decoder checks the split against the strides it infers.
+  const DecoderConfig& decoder = config.model.decoder;
+  if (!decoder.anchors.empty() && !decoder.strides.empty() &&
+      (decoder.anchors.size() / 2) % decoder.strides.size() != 0) {
+    throw Error("model.anchors has " + std::to_string(decoder.anchors.size() / 2) +
+                " w,h pairs, which do not divide among the " + std::to_string(decoder.strides.size()) +
+                " model.strides; accepted: a multiple of " + std::to_string(decoder.strides.size()) + " pairs");
   }
   if (config.pipeline.max_in_flight != 0 && config.engine.workers != 0 &&
       config.pipeline.max_in_flight < config.engine.workers) {
@@ -825,6 +1230,9 @@ PipelineSettings to_pipeline_settings(const Config& config) {
   settings.max_frames = config.pipeline.max_frames;
   settings.stats_interval_s = config.pipeline.stats_interval_s;
   settings.progress = config.pipeline.progress;
+  settings.tracking = config.tracking.enabled;
+  settings.tracker = config.tracking.tracker;
+  settings.analytics = config.tracking.analytics;
   return settings;
 }
 

@@ -128,6 +128,7 @@ DetectorSetup::DetectorSetup(const ModelSettings& settings, const EngineOptions&
   context.config = settings.decoder;
   family_ = choose_family(context, settings.family);
   decoder_ = family_.family->create(context);
+  output_sanity_ = std::make_unique<OutputSanity>(model_, family_.family->name);
   const FamilyDefaults& defaults = family_.family->defaults;
 
   preprocess_spec_ = defaults.preprocess;
@@ -177,6 +178,7 @@ Tensor DetectorSetup::make_input_tensor() const {
 void DetectorSetup::postprocess(std::span<const Tensor> outputs, const Geometry& geometry,
                                 std::vector<Detection>& detections) const {
   decoder_->decode(outputs, geometry, postprocess_options_, detections);
+  output_sanity_->observe(outputs, detections, geometry);
   for (auto& detection : detections) detection.label = labels_.name(detection.class_id);
 }
 

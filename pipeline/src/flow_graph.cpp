@@ -154,10 +154,13 @@ class RunControl {
   bool stopping() const { return stop_requested_.load() || fatal_.load(); }
   bool fatal() const { return fatal_.load(); }
 
-  void fail(const std::string& failure) {
+  void fail(const std::string& failure, RunFailureKind kind) {
     {
       std::lock_guard lock(mutex_);
-      if (!fatal_.load()) failure_ = failure;
+      if (!fatal_.load()) {
+        failure_ = failure;
+        failure_kind_ = kind;
+      }
       fatal_.store(true);
     }
     source_.stop();
@@ -170,6 +173,10 @@ class RunControl {
     std::lock_guard lock(mutex_);
     return failure_;
   }
+  RunFailureKind failure_kind() const {
+    std::lock_guard lock(mutex_);
+    return failure_kind_;
+  }
 
  private:
   Source& source_;
@@ -177,6 +184,7 @@ class RunControl {
   std::atomic<bool> fatal_{false};
   mutable std::mutex mutex_;
   std::string failure_;
+  RunFailureKind failure_kind_ = RunFailureKind::none;
 };
 
 void finish_sinks(std::span<Sink* const> sinks, RunControl* control) {
@@ -185,7 +193,7 @@ void finish_sinks(std::span<Sink* const> sinks, RunControl* control) {
       sink->finish();
     } catch (const std::exception& error) {
       spdlog::error("sink {}: finish failed: {}", sink->name(), error.what());
-      if (control) control->fail("sink " + sink->name() + ": " + error.what());
+      if (control) control->fail("sink " + sink->name() + ": " + error.what(), RunFailureKind::sink);
     }
   }
 }
@@ -194,7 +202,7 @@ void finish_sinks(std::span<Sink* const> sinks, RunControl* control) {
 
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,
-                                std::atomic<bool>& stop_requested) {
+                                std::atomic<bool>& stop_requested, const std::function<void(FrameResult&)>& in_order) {
   if (settings.max_in_flight < 1) {
     throw Error("max_in_flight " + std::to_string(settings.max_in_flight) + " is invalid (expected >= 1)");
   }
@@ -258,7 +266,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
       try {
         if (!sink->consume(result)) control.request_clean_stop();
       } catch (const std::exception& error) {
-        control.fail("sink " + sink->name() + ": " + error.what());
+        control.fail("sink " + sink->name() + ": " + error.what(), RunFailureKind::sink);
         break;
       }
     }
@@ -274,6 +282,21 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
       statistics.detections.fetch_add(static_cast<std::int64_t>(result.detections.size()));
     }
     statistics.capture_to_output.record(milliseconds_since(result.frame->captured));
+  };
+
+  // The in-order step (tracking): a failure there fails the frame, like any stage.
+  const auto run_in_order = [&](FrameJob& job) {
+    job.result.tracks.clear();
+    job.result.events.clear();
+    job.result.counts = nullptr;
+    if (!in_order || job.result.failed || control.fatal()) return;
+    try {
+      in_order(job.result);
+    } catch (const std::exception& error) {
+      job.result.failed = true;
+      job.result.failure = std::string("tracking: ") + error.what();
+      failure_log.report(job.result.frame->index, job.result.failure);
+    }
   };
 
   flow::graph graph;
@@ -302,6 +325,10 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   });
   flow::sequencer_node<Job> restore_order(graph,
                                           [](const Job& job) { return static_cast<std::size_t>(job->sequence); });
+  flow::function_node<Job, Job> track(graph, flow::serial, [&](Job job) {
+    run_in_order(*job);
+    return job;
+  });
   flow::function_node<Job, Job> deliver(graph, flow::serial, [&](Job job) {
     deliver_to_sinks(*job);
     return job;
@@ -318,7 +345,8 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   flow::make_edge(preprocess, infer);
   flow::make_edge(infer, postprocess);
   flow::make_edge(postprocess, restore_order);
-  flow::make_edge(restore_order, deliver);
+  flow::make_edge(restore_order, track);
+  flow::make_edge(track, deliver);
   flow::make_edge(deliver, return_token);
   flow::make_edge(flow::output_port<0>(return_token), admitted);
 
@@ -348,8 +376,11 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
           admitted.try_put(job);
         }
       }
+    } catch (const Error& error) {
+      control.fail(std::string("source: ") + error.what(),
+                   error.kind() == ErrorKind::source_lost ? RunFailureKind::source_lost : RunFailureKind::source);
     } catch (const std::exception& error) {
-      control.fail(std::string("source: ") + error.what());
+      control.fail(std::string("source: ") + error.what(), RunFailureKind::source);
     }
     graph.release_wait();
   });
@@ -365,7 +396,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   if (!graph_failure.empty()) {
     // Node bodies catch everything, so this is resource exhaustion or a bug: wake the
     // capture thread, let the cancelled graph settle, and end the run as failed.
-    control.fail(graph_failure);
+    control.fail(graph_failure, RunFailureKind::graph);
     limiter.abandon();
   }
   capture.join();
@@ -384,6 +415,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   FlowGraphOutcome outcome;
   outcome.failed = control.fatal();
   outcome.failure = control.failure();
+  outcome.failure_kind = control.failure_kind();
   outcome.stopped_by_request = stop_requested.load();
   return outcome;
 }

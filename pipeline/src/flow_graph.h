@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "detflow/pipeline/frame.h"
+#include "detflow/pipeline/pipeline.h"
 #include "detflow/pipeline/sink.h"
 #include "detflow/pipeline/source.h"
 #include "detflow/pipeline/statistics.h"
@@ -49,9 +51,10 @@ struct FlowGraphSettings {
 };
 
 struct FlowGraphOutcome {
-  bool stopped_by_request = false;  // stop_requested was set, or a sink asked to stop
-  bool failed = false;              // a sink or the source failed fatally
-  std::string failure;              // the first fatal failure, one line
+  bool stopped_by_request = false;                     // stop_requested was set, or a sink asked to stop
+  bool failed = false;                                 // a sink or the source failed fatally
+  std::string failure;                                 // the first fatal failure, one line
+  RunFailureKind failure_kind = RunFailureKind::none;  // of the first fatal failure
 };
 
 // Opens every sink, runs source -> stages -> sinks until the stream ends, stop_requested
@@ -59,8 +62,12 @@ struct FlowGraphOutcome {
 // exactly once. A sink whose open() throws ends the run before any frame is read: the
 // sinks opened before it are finished and the exception propagates. Whoever sets
 // stop_requested from another thread must also call source.stop() to unblock a read.
+// `in_order` (tracking) is the serial step between the sequencer and the sinks: called in
+// frame order, from one thread at a time, for frames that did not fail; empty: none. What it
+// throws fails that frame only.
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,
-                                std::atomic<bool>& stop_requested);
+                                std::atomic<bool>& stop_requested,
+                                const std::function<void(FrameResult&)>& in_order = {});
 
 }  // namespace detflow::detail

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -47,6 +48,37 @@ class DetectorProcessor final : public detail::FrameProcessor {
   oneapi::tbb::enumerable_thread_specific<Preprocessor> preprocessors_;
 };
 
+// The tracking step (one serial node after the sequencer): the tracker and the line/zone
+// analytics of one stream. Timestamps are the source's pts when it has them (files, RTP),
+// else the capture time: time, not frame count, ages tracks, so dropped frames are harmless.
+class TrackingStep {
+ public:
+  TrackingStep(const PipelineSettings& settings, const Labels& labels)
+      : tracker_(settings.tracker), analytics_(settings.analytics, labels.names()) {}
+
+  void operator()(FrameResult& result) {
+    const Frame& frame = *result.frame;
+    if (!have_start_) {
+      start_ = frame.captured;
+      have_start_ = true;
+    }
+    const double timestamp = frame.pts_ms >= 0 && std::isfinite(frame.pts_ms)
+                                 ? frame.pts_ms / 1000.0
+                                 : std::chrono::duration<double>(frame.captured - start_).count();
+    const auto& tracks = tracker_.update(result.detections, timestamp);
+    result.tracks.assign(tracks.begin(), tracks.end());
+    const auto& events = analytics_.update(tracks, tracker_.changes(), frame.index, timestamp);
+    result.events.assign(events.begin(), events.end());
+    result.counts = &analytics_.counts();
+  }
+
+ private:
+  track::Tracker tracker_;
+  track::Analytics analytics_;
+  Clock::time_point start_{};
+  bool have_start_ = false;
+};
+
 }  // namespace
 
 struct Pipeline::Impl {
@@ -79,12 +111,14 @@ struct Pipeline::Impl {
                    cores);
     }
     processor = std::make_unique<DetectorProcessor>(detector, settings.workers);
+    if (settings.tracking) tracking = std::make_shared<TrackingStep>(settings, detector.labels());
   }
 
   std::unique_ptr<Source> source;
   std::vector<std::unique_ptr<Sink>> sinks;
   PipelineSettings settings;
   std::unique_ptr<DetectorProcessor> processor;
+  std::shared_ptr<TrackingStep> tracking;  // null without tracking
   StatisticsRecorder statistics;
   std::atomic<bool> stop_requested{false};
   bool ran = false;
@@ -106,12 +140,14 @@ RunSummary Pipeline::run() {
   graph_settings.max_in_flight = impl_->settings.max_in_flight;
   graph_settings.live = impl_->source->info().live;
   graph_settings.max_frames = impl_->settings.max_frames;
+  std::function<void(FrameResult&)> tracking;
+  if (impl_->tracking) tracking = [step = impl_->tracking](FrameResult& result) { (*step)(result); };
 
   detail::FlowGraphOutcome outcome;
   {
     detail::ProgressReporter reporter(impl_->statistics, impl_->settings, stderr, isatty(fileno(stderr)) != 0);
     outcome = detail::run_flow_graph(*impl_->source, sinks, *impl_->processor, graph_settings, impl_->statistics,
-                                     impl_->stop_requested);
+                                     impl_->stop_requested, tracking);
   }
 
   RunSummary summary;
@@ -119,6 +155,7 @@ RunSummary Pipeline::run() {
   summary.stopped_by_request = outcome.stopped_by_request;
   summary.failed = outcome.failed;
   summary.failure = outcome.failure;
+  summary.failure_kind = outcome.failure_kind;
   const SourceCounters counters = impl_->source->counters();
   if (!counters.last_warning.empty()) spdlog::warn("source: {}", counters.last_warning);
   return summary;
@@ -136,5 +173,9 @@ Statistics Pipeline::snapshot() const {
 }
 
 const SourceInfo& Pipeline::source_info() const { return impl_->source->info(); }
+
+SourceCounters Pipeline::source_counters() const { return impl_->source->counters(); }
+
+const StatisticsRecorder& Pipeline::recorder() const { return impl_->statistics; }
 
 }  // namespace detflow

@@ -106,6 +106,8 @@ void check_sink_settings(const SinkSettings& settings) {
     check_output_file(settings.video, "video output");
   }
   if (!settings.json.empty()) check_output_file(settings.json, "JSON Lines output");
+  if (!settings.mot.empty()) check_output_file(settings.mot, "MOT tracks output");
+  if (!settings.events.empty()) check_output_file(settings.events, "events output");
   if (!settings.images.empty()) check_output_folder(settings.images, "image output folder");
   if (settings.display == DisplayMode::on && !display_available()) {
     throw Error(
@@ -118,7 +120,15 @@ std::vector<std::unique_ptr<Sink>> make_sinks(const SinkSettings& settings) {
   std::vector<std::unique_ptr<Sink>> sinks;
   if (!settings.video.empty()) sinks.push_back(make_video_sink(settings.video, settings.style));
   if (!settings.images.empty()) sinks.push_back(make_image_folder_sink(settings.images, settings.style));
-  if (!settings.json.empty()) sinks.push_back(make_jsonl_sink(settings.json));
+  if (!settings.mot.empty()) sinks.push_back(make_mot_sink(settings.mot));
+  if (!settings.events.empty()) sinks.push_back(make_events_sink(settings.events));
+  if (!settings.json.empty()) {
+    JsonLinesOptions options;
+    options.rotate_bytes = settings.json_rotate_bytes;
+    options.rotate_keep = settings.json_rotate_keep;
+    options.counters = settings.json_counters;
+    sinks.push_back(make_jsonl_sink(settings.json, options));
+  }
   const bool window =
       settings.display == DisplayMode::on || (settings.display == DisplayMode::automatic && display_available());
   if (window) sinks.push_back(make_window_sink(settings.window_title, settings.style));

@@ -81,7 +81,10 @@ std::vector<std::string> existing_cameras() {
   return cameras;
 }
 
-std::unique_ptr<Source> open_camera(const std::string& device, int index, const SourceSettings& settings) {
+// One attempt: GStreamer's v4l2src, OpenCV V4L2 as the fallback. `cancel` and `timeout`
+// come from the supervisor when the camera is reopened after a loss.
+std::unique_ptr<Source> open_camera_once(const std::string& device, int index, const SourceSettings& settings,
+                                         const std::atomic<bool>* cancel, std::chrono::milliseconds timeout) {
   std::error_code error;
   if (!fs::exists(device, error)) {
     const auto cameras = existing_cameras();
@@ -108,43 +111,31 @@ std::unique_ptr<Source> open_camera(const std::string& device, int index, const 
         {"detflow_camera_caps", "caps", "video/x-raw" + constraints + ";image/jpeg" + constraints});
   }
   options.launch += kDecodeToBgr;
+  options.cancel = cancel;
+  options.start_timeout = timeout;
+  options.supervised = true;
   try {
     return detail::open_gstreamer_source(options);
   } catch (const Error& gstreamer_error) {
+    if (cancel && cancel->load()) throw;
     try {
       auto source = detail::open_opencv_camera(index, settings);
       spdlog::warn("{}; using OpenCV V4L2 instead", gstreamer_error.what());
       return source;
     } catch (const Error&) {
-      throw Error(std::string(gstreamer_error.what()) + "; OpenCV V4L2 cannot open it either");
+      throw Error(ErrorKind::source, std::string(gstreamer_error.what()) + "; OpenCV V4L2 cannot open it either");
     }
   }
 }
 
-std::unique_ptr<Source> open_network(const std::string& scheme, const SourceSettings& settings) {
-  GstreamerSourceOptions options;
-  options.label = settings.uri;
-  options.mode = settings.mode;
-  options.info.live = true;
-  if (scheme == "rtsp" || scheme == "rtsps") {
-    // Low jitter-buffer latency; only the video stream goes to the decoder.
-    options.info.kind = "rtsp";
-    options.launch = std::string("rtspsrc name=detflow_rtsp latency=100 drop-on-latency=true") +
-                     " ! application/x-rtp,media=video" + kDecodeToBgr;
-    options.properties = {{"detflow_rtsp", "location", settings.uri}};
-  } else if (scheme == "http" || scheme == "https") {
-    // MJPEG streams (multipart) and files alike: decodebin finds the demuxer.
-    options.info.kind = "http";
-    options.launch = std::string("souphttpsrc name=detflow_http") + kDecodeToBgr;
-    options.properties = {{"detflow_http", "location", settings.uri}};
-    if (settings.mode != SourceMode::file) options.properties.push_back({"detflow_http", "is-live", "true"});
-  } else {
-    // udp:// carries an MPEG transport stream (what ffmpeg -f mpegts udp://... sends).
-    options.info.kind = "udp";
-    options.launch = std::string("udpsrc name=detflow_udp") + kDecodeToBgr;
-    options.properties = {{"detflow_udp", "uri", settings.uri}};
-  }
-  return detail::open_gstreamer_source(options);
+// A camera that is unplugged, reset or stops delivering is reopened (supervised).
+std::unique_ptr<Source> open_camera(const std::string& device, int index, const SourceSettings& settings) {
+  auto first = open_camera_once(device, index, settings, nullptr, detail::GstreamerSourceOptions{}.start_timeout);
+  detail::SourceOpener reopen = [device, index, settings](const std::atomic<bool>& cancel,
+                                                          std::chrono::milliseconds timeout) {
+    return open_camera_once(device, index, settings, &cancel, timeout);
+  };
+  return detail::supervise_source(std::move(first), std::move(reopen), detail::supervision_settings(settings));
 }
 
 std::unique_ptr<Source> open_images(const std::vector<fs::path>& candidates, const std::string& kind,
@@ -195,6 +186,18 @@ void detail::CountingSource::warn_ended_early(const std::string& label, std::int
   spdlog::warn("source '{}': {}", label, warning);
 }
 
+const char* to_string(SourceState state) {
+  switch (state) {
+    case SourceState::connecting:
+      return "connecting";
+    case SourceState::up:
+      return "up";
+    case SourceState::down:
+      return "down";
+  }
+  return "unknown";
+}
+
 std::unique_ptr<Source> open_source(const SourceSettings& settings) {
   const std::string& uri = settings.uri;
   if (uri.empty()) throw Error(std::string("source is empty (expected ") + kAccepted + ")");
@@ -206,14 +209,28 @@ std::unique_ptr<Source> open_source(const SourceSettings& settings) {
     options.info.kind = "gstreamer";
     options.mode = settings.mode;
     options.loop = settings.loop;
-    return detail::open_gstreamer_source(options);
+    bool live_by_nature = false;
+    auto source = detail::open_gstreamer_source(options, &live_by_nature);
+    // A live pipeline (a network or camera element) is supervised like the other live
+    // sources; one that prerolls (a file, a test pattern) ends at its end, even read --live.
+    if (!live_by_nature) return source;
+    detail::SourceOpener reopen = [options](const std::atomic<bool>& cancel, std::chrono::milliseconds timeout) {
+      detail::GstreamerSourceOptions again = options;
+      again.cancel = &cancel;
+      again.start_timeout = timeout;
+      again.supervised = true;
+      return detail::open_gstreamer_source(again);
+    };
+    detail::SupervisionSettings supervision = detail::supervision_settings(settings);
+    supervision.end_of_stream_is_final = true;
+    return detail::supervise_source(std::move(source), std::move(reopen), supervision);
   }
 
   if (const auto separator = uri.find("://"); separator != std::string::npos) {
     const std::string scheme = lower(uri.substr(0, separator));
     if (scheme == "file") return open_path(uri.substr(separator + 3), settings);
     if (scheme == "rtsp" || scheme == "rtsps" || scheme == "http" || scheme == "https" || scheme == "udp") {
-      return open_network(scheme, settings);
+      return detail::open_network_source(scheme, settings);
     }
     throw Error("source '" + uri + "': unknown URL scheme '" + scheme +
                 "' (accepted: rtsp://, rtsps://, http://, https://, udp://, file://, or gst:<launch description>)");

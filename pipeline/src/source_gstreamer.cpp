@@ -1,4 +1,5 @@
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -89,7 +90,10 @@ std::string describe_size(const SourceInfo& info) {
 class GstreamerSource final : public CountingSource {
  public:
   explicit GstreamerSource(const GstreamerSourceOptions& options)
-      : label_(options.label), loop_(options.loop), known_frame_count_(options.known_frame_count) {
+      : label_(options.label),
+        loop_(options.loop),
+        supervised_(options.supervised),
+        known_frame_count_(options.known_frame_count) {
     info_ = options.info;
     GError* parse_error = nullptr;
     pipeline_ = gst_parse_launch(options.launch.c_str(), &parse_error);
@@ -125,6 +129,7 @@ class GstreamerSource final : public CountingSource {
   ~GstreamerSource() override { close(); }
 
   const SourceInfo& info() const override { return info_; }
+  bool live_by_nature() const { return live_by_nature_; }
 
   bool read(Frame& frame) override {
     if (pending_) {
@@ -168,13 +173,19 @@ class GstreamerSource final : public CountingSource {
     if (paused == GST_STATE_CHANGE_FAILURE) fail_to_start("cannot start");
     // A source that does not preroll is live; so are the kinds live by nature (network).
     bool live = paused == GST_STATE_CHANGE_NO_PREROLL || options.info.live;
+    const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
     if (paused == GST_STATE_CHANGE_ASYNC) {
-      const GstStateChangeReturn settled = gst_element_get_state(
-          pipeline_, nullptr, nullptr, static_cast<GstClockTime>(options.start_timeout.count()) * GST_MSECOND);
+      // In short slices, so a cancelled start (stop() during a reopening) ends promptly.
+      GstStateChangeReturn settled = GST_STATE_CHANGE_ASYNC;
+      while (settled == GST_STATE_CHANGE_ASYNC && std::chrono::steady_clock::now() < deadline) {
+        if (cancelled(options)) fail_to_start("start was cancelled");
+        settled = gst_element_get_state(pipeline_, nullptr, nullptr, kPullTimeout);
+      }
       if (settled == GST_STATE_CHANGE_FAILURE) fail_to_start("cannot start");
       if (settled == GST_STATE_CHANGE_ASYNC) fail_to_start("did not start within the time limit");
       live = live || settled == GST_STATE_CHANGE_NO_PREROLL;
     }
+    live_by_nature_ = live;
     if (options.mode == SourceMode::live) live = true;
     if (options.mode == SourceMode::file) live = false;
     info_.live = live;
@@ -183,8 +194,8 @@ class GstreamerSource final : public CountingSource {
     if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) fail_to_start("cannot play");
     // The first frame tells the size and rate (sinks want them in open()) and proves the
     // source delivers.
-    const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
     while (!pending_) {
+      if (cancelled(options)) fail_to_start("start was cancelled");
       pending_.reset(gst_app_sink_try_pull_sample(GST_APP_SINK(app_sink_), kPullTimeout));
       if (drain_bus() && !pending_) fail_to_start("failed");
       if (!pending_ && gst_app_sink_is_eos(GST_APP_SINK(app_sink_))) fail_to_start("delivers no frames");
@@ -194,12 +205,16 @@ class GstreamerSource final : public CountingSource {
     info_.description = label_ + describe_size(info_);
   }
 
+  static bool cancelled(const GstreamerSourceOptions& options) { return options.cancel && options.cancel->load(); }
+
+  // Errors met while starting are the source's (network down, no frame): exit code 5.
   [[noreturn]] void fail_to_start(const std::string& what) {
     drain_bus();
     const std::string reason = with_counters(
         [&](SourceCounters& counters) { return first_error_.empty() ? counters.last_warning : first_error_; });
     close();
-    throw Error("source '" + label_ + "': GStreamer pipeline " + what + (reason.empty() ? "" : ": " + reason));
+    throw Error(ErrorKind::source,
+                "source '" + label_ + "': GStreamer pipeline " + what + (reason.empty() ? "" : ": " + reason));
   }
 
   void read_stream_properties(GstSample* sample) {
@@ -384,7 +399,7 @@ class GstreamerSource final : public CountingSource {
       const std::string warning =
           "stream ended by an error after " + std::to_string(frames_delivered_) + " frames: " + first_error;
       with_counters([&](SourceCounters& counters) { counters.last_warning = warning; });
-      spdlog::warn("source '{}': {}", label_, warning);
+      if (!supervised_) spdlog::warn("source '{}': {}", label_, warning);
     } else if (!info_.live && !loop_ && info_.frame_count > 0 &&
                frames_delivered_ + corrupt_frames < info_.frame_count - count_tolerance()) {
       warn_ended_early(label_, frames_delivered_, info_.frame_count);
@@ -407,8 +422,10 @@ class GstreamerSource final : public CountingSource {
 
   std::string label_;
   bool loop_ = false;
+  bool supervised_ = false;
   std::int64_t known_frame_count_ = -1;
   bool frame_count_exact_ = false;
+  bool live_by_nature_ = false;
   SourceInfo info_;
   GstElement* pipeline_ = nullptr;
   GstElement* app_sink_ = nullptr;
@@ -427,9 +444,11 @@ std::string complete_gstreamer_launch(const std::string& description) {
   return description + " ! videoconvert ! video/x-raw,format=BGR ! appsink name=" + kSinkName;
 }
 
-std::unique_ptr<Source> open_gstreamer_source(const GstreamerSourceOptions& options) {
+std::unique_ptr<Source> open_gstreamer_source(const GstreamerSourceOptions& options, bool* live_by_nature) {
   initialise_gstreamer("the source");
-  return std::make_unique<GstreamerSource>(options);
+  auto source = std::make_unique<GstreamerSource>(options);
+  if (live_by_nature) *live_by_nature = source->live_by_nature();
+  return source;
 }
 
 }  // namespace detflow::detail

@@ -112,7 +112,8 @@ std::string describe(const std::string& label, const SourceInfo& info, const std
 
 }  // namespace
 
-std::unique_ptr<Source> open_opencv_video_file(const std::filesystem::path& path, const SourceSettings& settings) {
+std::unique_ptr<Source> open_opencv_video_file(const std::filesystem::path& path, const SourceSettings& settings,
+                                               const std::string& kind) {
   cv::VideoCapture capture;
   try {
     capture.open(path.string(), cv::CAP_FFMPEG);
@@ -121,7 +122,7 @@ std::unique_ptr<Source> open_opencv_video_file(const std::filesystem::path& path
   }
   if (!capture.isOpened()) throw Error("source '" + settings.uri + "': OpenCV (FFmpeg) cannot open it as a video");
   SourceInfo info;
-  info.kind = "video file";
+  info.kind = kind;
   info.live = settings.mode == SourceMode::live;
   info.width = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_WIDTH));
   info.height = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_HEIGHT));

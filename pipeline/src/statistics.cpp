@@ -83,6 +83,19 @@ LatencySummary LatencyRecorder::summary() const {
   return summary;
 }
 
+std::int64_t LatencyRecorder::count_at_most(double milliseconds) const {
+  if (std::isnan(milliseconds) || milliseconds < 0) return 0;
+  // Samples above kMaximumMs are clamped into the last bucket, so any larger bound
+  // (Prometheus' +Inf among them) counts every sample.
+  if (milliseconds >= kMaximumMs) return count();
+  const int last = bucket_of(milliseconds);
+  std::int64_t total = 0;
+  for (int bucket = 0; bucket <= last; ++bucket) {
+    total += buckets_[static_cast<std::size_t>(bucket)].load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
 StatisticsRecorder::StatisticsRecorder() { start(); }
 
 void StatisticsRecorder::start() {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_process.h"
+#include "model_builder.h"
 #include "shared_data.h"
 
 namespace detflow {
@@ -315,6 +316,74 @@ TEST_F(CliRun, SecondSigintQuitsAtOnceAndTheVideoStillPlays) {
   EXPECT_TRUE(result.exit_code == 130 || result.exit_code == 0) << result.exit_code << " " << result.err;
   if (!have_ffprobe()) GTEST_SKIP() << "ffprobe missing: video not checked";
   EXPECT_GE(decoded_frames(folder_ / "out.mp4"), 10);
+}
+
+// Exit codes (README "Exit codes", apps/exit_codes.h): each failure kind has its own, so a
+// supervisor can tell a configuration to fix from a camera to wait for.
+class CliExitCodes : public ::testing::Test {
+ protected:
+  std::filesystem::path folder_ = test::temporary_directory("cli-exit");
+  // A folder with one 64x48 grey PPM image.
+  std::filesystem::path image_folder() {
+    std::filesystem::create_directories(folder_ / "in");
+    write_file(folder_ / "in" / "a.ppm", "P6\n64 48\n255\n" + std::string(64 * 48 * 3, '\x80'));
+    return folder_ / "in";
+  }
+};
+
+// Exit status `code`, exactly one error line, naming `expected`.
+void expect_one_line_error(const test::ProcessResult& result, int code, const std::string& expected) {
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.exit_code, code) << result.err;
+  std::vector<std::string> errors;
+  for (const auto& line : result.err_lines()) {
+    if (line.rfind("detflow: error: ", 0) == 0) errors.push_back(line);
+  }
+  ASSERT_EQ(errors.size(), 1u) << result.err;
+  EXPECT_NE(errors[0].find(expected), std::string::npos) << errors[0];
+}
+
+TEST_F(CliExitCodes, AModelThatIsNotAModelIsThree) {
+  write_file(folder_ / "not-a-model.onnx", "these bytes are no protobuf");
+  expect_one_line_error(run_detflow({"run", "--model", (folder_ / "not-a-model.onnx").string(), "--source",
+                                     image_folder().string(), "--no-display"}),
+                        3, "not-a-model.onnx");
+}
+
+TEST_F(CliExitCodes, AnOutputThatFailsWhileWritingIsFour) {
+  const auto model = test::write_yolov8_model(folder_ / "model.onnx");
+  // The annotated image cannot be written: a folder already has its name.
+  std::filesystem::create_directories(folder_ / "annotated" / "a.ppm");
+  expect_one_line_error(run_detflow({"run", "--model", model.string(), "--source", image_folder().string(), "--output",
+                                     (folder_ / "annotated").string() + "/", "--no-display"}),
+                        4, "a.ppm");
+  // Statistics written after the run to a full disk.
+  expect_one_line_error(run_detflow({"run", "--model", model.string(), "--source", image_folder().string(),
+                                     "--stats-json", "/dev/full", "--no-display"}),
+                        4, "/dev/full");
+}
+
+TEST_F(CliExitCodes, ASourceThatCannotBeOpenedIsFive) {
+  write_file(folder_ / "stand-in.onnx", "not parsed: the source opens first");
+  // Port 9 (discard) on loopback: nothing serves RTSP or HTTP there.
+  expect_one_line_error(run_detflow({"run", "--model", (folder_ / "stand-in.onnx").string(), "--source",
+                                     "rtsp://127.0.0.1:9/none", "--no-display"}),
+                        5, "rtsp://127.0.0.1:9/none");
+  expect_one_line_error(run_detflow({"run", "--model", (folder_ / "stand-in.onnx").string(), "--source",
+                                     "http://127.0.0.1:9/video", "--no-display"}),
+                        5, "http://127.0.0.1:9/video");
+}
+
+TEST_F(CliExitCodes, AFinishedRunIsZeroAndConfigurationErrorsAreTwo) {
+  const auto model = test::write_yolov8_model(folder_ / "model.onnx");
+  const auto finished = run_detflow({"run", "--model", model.string(), "--source", image_folder().string(), "--json",
+                                     (folder_ / "out.jsonl").string(), "--no-display", "-q"});
+  EXPECT_EQ(finished.exit_code, 0) << finished.err;
+  EXPECT_EQ(test::count_lines(folder_ / "out.jsonl"), 1u);
+  write_file(folder_ / "backoff.yaml", "source:\n  reconnect_initial: 5\n  reconnect_max: 1\n");
+  expect_one_line_error(run_detflow({"run", "-c", (folder_ / "backoff.yaml").string(), "--model", model.string(),
+                                     "--source", image_folder().string(), "--no-display"}),
+                        2, "source.reconnect_max");
 }
 
 }  // namespace

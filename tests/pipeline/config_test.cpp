@@ -385,5 +385,48 @@ TEST(ConfigFiles, ModelCardsNameTheirFamily) {
   }
 }
 
+TEST(ConfigLoading, TrackingAndAnalyticsKeys) {
+  Config config;
+  merge_config_text(config, R"(
+tracking:
+  enabled: true
+  track_buffer_seconds: 2.5
+  confirm_hits: 3
+analytics:
+  lines:
+    - door=100,200,300,400
+  zones: [hall=0,0,10,0,10,10]
+  anchor: center
+  loiter_seconds: 12
+sinks:
+  mot: tracks.txt
+  events: events.jsonl
+)",
+                    "tracking.yaml");
+  EXPECT_TRUE(config.tracking.enabled);
+  EXPECT_DOUBLE_EQ(config.tracking.tracker.track_buffer_seconds, 2.5);
+  EXPECT_EQ(config.tracking.tracker.confirm_hits, 3);
+  ASSERT_EQ(config.tracking.analytics.lines.size(), 1u);
+  EXPECT_EQ(config.tracking.analytics.lines[0].name, "door");
+  EXPECT_FLOAT_EQ(config.tracking.analytics.lines[0].end.y, 400.0f);
+  ASSERT_EQ(config.tracking.analytics.zones.size(), 1u) << "a YAML flow list split at commas is put back together";
+  EXPECT_EQ(config.tracking.analytics.zones[0].polygon.size(), 3u);
+  EXPECT_EQ(config.tracking.analytics.anchor, track::Anchor::center);
+  Config reloaded;
+  merge_config_text(reloaded, config_to_yaml(config), "round trip");
+  EXPECT_EQ(config_value(reloaded, "analytics.lines"), config_value(config, "analytics.lines"));
+  EXPECT_EQ(config_value(reloaded, "analytics.zones"), config_value(config, "analytics.zones"));
+  set_config_value(config, "analytics.lines", "a=1,2,3,4,b=5,6,7,8", "--set");
+  EXPECT_EQ(config.tracking.analytics.lines.size(), 2u);
+  EXPECT_THROW(set_config_value(config, "analytics.lines", "a=1,2,3", "--set"), Error);
+  EXPECT_THROW(set_config_value(config, "tracking.confirm_hits", "0", "--set"), Error);
+
+  Config untracked;
+  untracked.model.path = "m.onnx";
+  untracked.source.uri = "v.mp4";
+  untracked.sinks.mot = "tracks.txt";
+  EXPECT_THROW(validate_for_run(untracked), Error);
+}
+
 }  // namespace
 }  // namespace detflow

@@ -406,5 +406,44 @@ TEST(FlowGraph, RejectsInvalidSettings) {
       Error);
 }
 
+TEST(FlowGraph, TheInOrderStepSeesFramesInOrderBeforeTheSinks) {
+  // The tracking step runs between the sequencer and the sinks: one thread, frame order, and
+  // what it writes into the result reaches the sinks with that frame.
+  Observations observations;
+  FakeSource source(60, 0, /*live=*/false);
+  FakeProcessor processor(2, observations);
+  processor.max_inference = 3ms;
+  processor.max_postprocess = 2ms;
+  RecordingSink sink("recorder", observations);
+  std::atomic<bool> stop{false};
+  std::vector<std::int64_t> seen;
+  const auto in_order = [&seen](FrameResult& result) {
+    seen.push_back(result.frame->index);
+    track::Track track;
+    track.id = static_cast<std::uint64_t>(result.frame->index) + 1;
+    result.tracks.push_back(track);
+  };
+  struct TrackIdSink final : Sink {
+    std::string name() const override { return "track ids"; }
+    void open(const SourceInfo&) override {}
+    bool consume(const FrameResult& result) override {
+      ids.push_back(result.tracks.size() == 1 ? static_cast<std::int64_t>(result.tracks[0].id) : -1);
+      return true;
+    }
+    void finish() override {}
+    std::vector<std::int64_t> ids;
+  } ids;
+  StatisticsRecorder recorder;
+  const std::vector<Sink*> sinks{&sink, &ids};
+  run_flow_graph(source, sinks, processor, {.max_in_flight = 4, .live = false, .max_frames = 0}, recorder, stop,
+                 in_order);
+  ASSERT_EQ(seen.size(), 60u);
+  ASSERT_EQ(ids.ids.size(), 60u);
+  for (std::size_t position = 0; position < seen.size(); ++position) {
+    EXPECT_EQ(seen[position], static_cast<std::int64_t>(position));
+    EXPECT_EQ(ids.ids[position], static_cast<std::int64_t>(position) + 1);
+  }
+}
+
 }  // namespace
 }  // namespace detflow::detail

@@ -29,6 +29,36 @@ Detection detection(float x1, float y1, float x2, float y2, float score, int cla
   return result;
 }
 
+TEST(JsonLinesSink, TrackedDetectionsCarryTheirIdAndPredictedTracksAreFlagged) {
+  const auto path = test::temporary_directory("jsonl-sink-tracks") / "out.jsonl";
+  auto sink = make_jsonl_sink(path);
+  sink->open(SourceInfo{});
+  auto result = test::make_result(test::make_test_frame(0, 80, 60), {detection(1, 2, 30, 40, 0.9f, 0, "person"),
+                                                                     detection(50, 2, 60, 40, 0.3f, 0, "person")});
+  track::Track detected;
+  detected.id = 7;
+  detected.detection_index = 0;
+  track::Track predicted;
+  predicted.id = 9;
+  predicted.predicted = true;
+  predicted.box = {10, 10, 20, 30};
+  predicted.score = 0.8f;
+  predicted.label = "person";
+  result.tracks = {detected, predicted};
+  EXPECT_TRUE(sink->consume(result));
+  sink->finish();
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 1u);
+  const auto detections = nlohmann::json::parse(lines[0])["detections"];
+  ASSERT_EQ(detections.size(), 3u);
+  EXPECT_EQ(detections[0]["track_id"], 7);
+  EXPECT_FALSE(detections[0].contains("predicted"));
+  EXPECT_FALSE(detections[1].contains("track_id")) << "an untracked detection has no id";
+  EXPECT_EQ(detections[2]["track_id"], 9);
+  EXPECT_EQ(detections[2]["predicted"], true);
+  EXPECT_EQ(detections[2]["box"], nlohmann::json({10.0, 10.0, 20.0, 30.0}));
+}
+
 TEST(JsonLinesSink, OneLinePerFrameWithBoxesInSourcePixels) {
   const auto path = test::temporary_directory("jsonl-sink") / "out.jsonl";
   auto sink = make_jsonl_sink(path);
@@ -107,18 +137,138 @@ TEST(JsonLinesSink, DetmatchReadsTheOutput) {
   EXPECT_DOUBLE_EQ(summary["f1"].get<double>(), 1.0);
 }
 
-TEST(JsonLinesSink, FullDeviceThrowsNamingThePath) {
+TEST(JsonLinesSink, FullDeviceCountsLostLinesInsteadOfStopping) {
   if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "/dev/full missing";
-  auto sink = make_jsonl_sink("/dev/full");
+  JsonLinesOptions options;
+  options.counters = std::make_shared<FileOutputCounters>();
+  auto sink = make_jsonl_sink("/dev/full", options);
   sink->open(SourceInfo{});
-  try {
-    sink->consume(test::make_result(test::make_test_frame(0, 16, 16)));
-    FAIL() << "expected detflow::Error";
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find("/dev/full"), std::string::npos) << error.what();
+  for (int index = 0; index < 5; ++index) {
+    EXPECT_TRUE(sink->consume(test::make_result(test::make_test_frame(index, 16, 16))));
   }
-  EXPECT_THROW(sink->consume(test::make_result(test::make_test_frame(1, 16, 16))), Error);
+  EXPECT_EQ(options.counters->lines_lost, 5);
+  EXPECT_EQ(options.counters->lines_written, 0);
+  EXPECT_TRUE(options.counters->disk_full);
   EXPECT_NO_THROW(sink->finish());
+}
+
+// A 1 MiB tmpfs. Needs root (mount); tests skip otherwise.
+class SmallDisk {
+ public:
+  SmallDisk() : folder_(test::temporary_directory("jsonl-small-disk")) {
+    mounted_ = test::run_command("mount -t tmpfs -o size=1m tmpfs '" + folder_.string() + "' 2>/dev/null").status == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) test::run_command("umount -l '" + folder_.string() + "' 2>/dev/null");
+  }
+  bool mounted() const { return mounted_; }
+  const std::filesystem::path& folder() const { return folder_; }
+
+ private:
+  std::filesystem::path folder_;
+  bool mounted_ = false;
+};
+
+std::vector<Detection> many_detections() {
+  std::vector<Detection> detections;
+  for (int index = 0; index < 20; ++index) {
+    detections.push_back(
+        detection(index, index, index + 50.5f, index + 60.25f, 0.5f, index, "label_" + std::to_string(index)));
+  }
+  return detections;
+}
+
+TEST(JsonLinesSink, DiskFillsAndEmptiesWithoutStoppingAndKeepsOnlyWholeLines) {
+  SmallDisk disk;
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs (needs root): skipped";
+  // Most of the disk is taken by another file, so the JSON Lines file fills the rest quickly.
+  const auto filler = disk.folder() / "filler.bin";
+  ASSERT_EQ(test::run_command("dd if=/dev/zero of='" + filler.string() + "' bs=64k count=12 2>/dev/null").status, 0);
+  const auto path = disk.folder() / "detections.jsonl";
+  JsonLinesOptions options;
+  options.counters = std::make_shared<FileOutputCounters>();
+  auto sink = make_jsonl_sink(path, options);
+  sink->open(SourceInfo{});
+  int index = 0;
+  for (; index < 400 && !options.counters->disk_full; ++index) {
+    ASSERT_TRUE(sink->consume(test::make_result(test::make_test_frame(index, 16, 16), many_detections())));
+  }
+  ASSERT_TRUE(options.counters->disk_full) << "400 lines fitted beside the filler";
+  const std::int64_t written_before = options.counters->lines_written;
+  // While full: every line is lost and counted, consume() never throws or blocks.
+  for (int more = 0; more < 50; ++more, ++index) {
+    ASSERT_TRUE(sink->consume(test::make_result(test::make_test_frame(index, 16, 16), many_detections())));
+  }
+  EXPECT_GE(options.counters->lines_lost, 50);
+  // Space returns: writing resumes by itself.
+  std::filesystem::remove(filler);
+  for (int more = 0; more < 20; ++more, ++index) {
+    ASSERT_TRUE(sink->consume(test::make_result(test::make_test_frame(index, 16, 16), many_detections())));
+  }
+  EXPECT_FALSE(options.counters->disk_full);
+  EXPECT_EQ(options.counters->lines_written, written_before + 20);
+  sink->finish();
+  // Whole lines only, in frame order, the last one from after the disk emptied.
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(written_before + 20));
+  std::int64_t previous = -1;
+  for (const auto& line : lines) {
+    const auto record = nlohmann::json::parse(line);  // throws on a cut line
+    EXPECT_GT(record["frame"].get<std::int64_t>(), previous);
+    previous = record["frame"];
+  }
+  EXPECT_EQ(previous, index - 1);
+}
+
+TEST(JsonLinesSink, RotationKeepsAtMostKeepFilesOfAtMostTheSize) {
+  const auto folder = test::temporary_directory("jsonl-rotate");
+  const auto path = folder / "out.jsonl";
+  JsonLinesOptions options;
+  options.rotate_bytes = 4000;
+  options.rotate_keep = 3;
+  options.counters = std::make_shared<FileOutputCounters>();
+  auto sink = make_jsonl_sink(path, options);
+  sink->open(SourceInfo{});
+  constexpr int kFrames = 200;
+  for (int index = 0; index < kFrames; ++index) {
+    sink->consume(test::make_result(test::make_test_frame(index, 16, 16), {detection(1, 2, 3, 4, 0.5f, 0, "a")}));
+  }
+  sink->finish();
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) files.push_back(entry.path());
+  EXPECT_EQ(files.size(), 4u) << "the current file and 3 rotated ones";
+  EXPECT_GT(options.counters->rotations, 3);
+  for (const auto& file : files) {
+    EXPECT_LE(std::filesystem::file_size(file), 4000u) << file;
+    // Rotated files are full (a line is ~110 bytes): rotation happens at the size, not earlier.
+    if (file != path) {
+      EXPECT_GT(std::filesystem::file_size(file), 3800u) << file;
+    }
+  }
+  // Newest lines in out.jsonl, then .1, .2, .3 going back in time, with no gap between them.
+  std::int64_t expected_last = kFrames - 1;
+  for (const std::string suffix : {"", ".1", ".2", ".3"}) {
+    const auto lines = read_lines(path.string() + suffix);
+    ASSERT_FALSE(lines.empty()) << suffix;
+    EXPECT_EQ(nlohmann::json::parse(lines.back())["frame"], expected_last) << suffix;
+    expected_last = nlohmann::json::parse(lines.front())["frame"].get<std::int64_t>() - 1;
+  }
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".4"));
+}
+
+TEST(JsonLinesSink, RotatingOutputKeepsThePreviousRunsFile) {
+  const auto folder = test::temporary_directory("jsonl-rotate");
+  const auto path = folder / "out.jsonl";
+  JsonLinesOptions options;
+  options.rotate_bytes = 1 << 20;
+  for (int run = 0; run < 2; ++run) {
+    auto sink = make_jsonl_sink(path, options);
+    sink->open(SourceInfo{});
+    sink->consume(test::make_result(test::make_test_frame(run, 16, 16)));
+    sink->finish();
+  }
+  EXPECT_EQ(nlohmann::json::parse(read_lines(path).at(0))["frame"], 1);
+  EXPECT_EQ(nlohmann::json::parse(read_lines(path.string() + ".1").at(0))["frame"], 0);
 }
 
 TEST(JsonLinesSink, MissingFolderFailsOnOpen) {

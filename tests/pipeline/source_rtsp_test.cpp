@@ -1,8 +1,14 @@
-// RTSP on loopback: a GStreamer RTSP server in the test serves a generated MJPEG clip on
-// 127.0.0.1 (a free port chosen by the system); open_source reads it as a live source.
+// RTSP on loopback: a GStreamer RTSP server in the test serves a generated MJPEG clip or a
+// live pattern on 127.0.0.1 (a free port chosen by the system); open_source reads it as a
+// live source, reconnects when the server restarts and restarts it when it goes silent.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <thread>
 
 #include <gst/gst.h>
@@ -13,9 +19,7 @@
 #include "detflow/pipeline/source.h"
 #include "shared_data.h"
 
-#if DETFLOW_HAVE_RTSP_SERVER
-#include <gst/rtsp-server/rtsp-server.h>
-#endif
+#include "source_test_servers.h"
 
 namespace detflow {
 namespace {
@@ -23,45 +27,6 @@ namespace {
 #if DETFLOW_HAVE_RTSP_SERVER
 
 namespace fs = std::filesystem;
-
-// Serves `launch` (an RTSP media description with a payloader named pay0) at /test.
-class LoopbackRtspServer {
- public:
-  explicit LoopbackRtspServer(const std::string& launch) {
-    gst_init(nullptr, nullptr);
-    context_ = g_main_context_new();
-    loop_ = g_main_loop_new(context_, FALSE);
-    server_ = gst_rtsp_server_new();
-    gst_rtsp_server_set_address(server_, "127.0.0.1");
-    gst_rtsp_server_set_service(server_, "0");
-    GstRTSPMountPoints* mounts = gst_rtsp_server_get_mount_points(server_);
-    GstRTSPMediaFactory* factory = gst_rtsp_media_factory_new();
-    gst_rtsp_media_factory_set_launch(factory, launch.c_str());
-    gst_rtsp_media_factory_set_shared(factory, TRUE);
-    gst_rtsp_mount_points_add_factory(mounts, "/test", factory);
-    g_object_unref(mounts);
-    source_id_ = gst_rtsp_server_attach(server_, context_);
-    port_ = gst_rtsp_server_get_bound_port(server_);
-    thread_ = std::thread([this] { g_main_loop_run(loop_); });
-  }
-  ~LoopbackRtspServer() {
-    g_main_loop_quit(loop_);
-    thread_.join();
-    if (GSource* source = g_main_context_find_source_by_id(context_, source_id_)) g_source_destroy(source);
-    g_object_unref(server_);
-    g_main_loop_unref(loop_);
-    g_main_context_unref(context_);
-  }
-  int port() const { return port_; }
-
- private:
-  GMainContext* context_ = nullptr;
-  GMainLoop* loop_ = nullptr;
-  GstRTSPServer* server_ = nullptr;
-  guint source_id_ = 0;
-  int port_ = 0;
-  std::thread thread_;
-};
 
 fs::path write_mjpeg_clip(const fs::path& folder, int frames) {
   const fs::path path = folder / "served.avi";
@@ -78,7 +43,7 @@ fs::path write_mjpeg_clip(const fs::path& folder, int frames) {
 TEST(RtspSource, ReadsAServedFileAsALiveSource) {
   const fs::path folder = test::temporary_directory("detflow_rtsp");
   const fs::path clip = write_mjpeg_clip(folder, 50);
-  LoopbackRtspServer server("( filesrc location=" + clip.string() + " ! avidemux ! rtpjpegpay name=pay0 pt=26 )");
+  test::LoopbackRtspServer server("( filesrc location=" + clip.string() + " ! avidemux ! rtpjpegpay name=pay0 pt=26 )");
   ASSERT_GT(server.port(), 0);
 
   const std::string url = "rtsp://127.0.0.1:" + std::to_string(server.port()) + "/test";
@@ -100,7 +65,126 @@ TEST(RtspSource, ReadsAServedFileAsALiveSource) {
 
 TEST(RtspSource, NothingListeningIsAnError) {
   // Port 9 (discard) on loopback: nothing serves RTSP there.
-  EXPECT_THROW(open_source({.uri = "rtsp://127.0.0.1:9/none"}), Error);
+  try {
+    open_source({.uri = "rtsp://127.0.0.1:9/none"});
+    FAIL() << "nothing listens on port 9";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::source) << "exit code 5, not a configuration error";
+  }
+}
+
+using Seconds = std::chrono::duration<double>;
+using SteadyClock = std::chrono::steady_clock;
+
+// Reads on its own thread, as the graph's capture thread does, and notes when frames come.
+class BackgroundReader {
+ public:
+  explicit BackgroundReader(Source& source) : source_(source) {
+    thread_ = std::thread([this] {
+      Frame frame;
+      while (source_.read(frame)) {
+        frames_.fetch_add(1);
+        last_frame_ns_.store(SteadyClock::now().time_since_epoch().count());
+      }
+    });
+  }
+  ~BackgroundReader() {
+    source_.stop();
+    thread_.join();
+  }
+  int frames() const { return frames_.load(); }
+  SteadyClock::time_point last_frame() const {
+    return SteadyClock::time_point(SteadyClock::duration(last_frame_ns_.load()));
+  }
+  // Waits until a frame arrives after `since`; its delay from `since` in seconds, or -1.
+  double first_frame_after(SteadyClock::time_point since, std::chrono::seconds timeout) const {
+    const auto deadline = SteadyClock::now() + timeout;
+    while (SteadyClock::now() < deadline) {
+      if (last_frame() > since) return Seconds(last_frame() - since).count();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+ private:
+  Source& source_;
+  std::atomic<int> frames_{0};
+  std::atomic<SteadyClock::rep> last_frame_ns_{0};
+  std::thread thread_;
+};
+
+SourceSettings fast_reconnect(const std::string& uri) {
+  SourceSettings settings;
+  settings.uri = uri;
+  settings.reconnect_initial = 0.25;
+  settings.reconnect_max = 0.5;
+  settings.stall_timeout = 1.0;
+  return settings;
+}
+
+TEST(RtspSource, ReconnectsWhenTheServerRestarts) {
+  auto server = std::make_unique<test::LoopbackRtspServer>(test::live_rtsp_launch());
+  const int port = server->port();
+  auto source = open_source(fast_reconnect(server->url()));
+  BackgroundReader reader(*source);
+  ASSERT_GT(reader.first_frame_after(SteadyClock::now(), std::chrono::seconds(5)), 0);
+
+  server.reset();  // the camera reboots: connections drop, the port closes
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_NE(source->counters().state, SourceState::up) << "3 s without a server and still up";
+  server = std::make_unique<test::LoopbackRtspServer>(test::live_rtsp_launch(), port);
+  const auto back = SteadyClock::now();
+  const double resumed_after = reader.first_frame_after(back, std::chrono::seconds(10));
+  std::printf("rtsp: first frame %.2f s after the server came back\n", resumed_after);
+  EXPECT_GE(resumed_after, 0) << "no frame within 10 s of the server's return";
+  EXPECT_LT(resumed_after, 3.0);
+  const SourceCounters counters = source->counters();
+  EXPECT_GE(counters.reconnects, 1);
+  EXPECT_EQ(counters.state, SourceState::up);
+  EXPECT_GT(counters.seconds_disconnected, 2.5);
+  EXPECT_FALSE(counters.last_error.empty());
+}
+
+TEST(RtspSource, ServerThatStopsSendingTriggersTheWatchdog) {
+  test::LoopbackRtspServer server(test::live_rtsp_launch());
+  auto source = open_source(fast_reconnect(server.url()));
+  BackgroundReader reader(*source);
+  ASSERT_GT(reader.first_frame_after(SteadyClock::now(), std::chrono::seconds(5)), 0);
+
+  server.set_sending(false);  // connected, but nothing comes
+  const auto silent_since = SteadyClock::now();
+  while (source->counters().stalls < 1 && SteadyClock::now() - silent_since < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const double detected_after = Seconds(SteadyClock::now() - silent_since).count();
+  std::printf("rtsp: stall detected %.2f s after the server went silent (stall_timeout 1 s)\n", detected_after);
+  ASSERT_GE(source->counters().stalls, 1) << "no stall within 5 s";
+  EXPECT_LT(detected_after, 2.5);
+
+  server.set_sending(true);
+  const auto back = SteadyClock::now();
+  const double resumed_after = reader.first_frame_after(back, std::chrono::seconds(10));
+  std::printf("rtsp: first frame %.2f s after the server sent again\n", resumed_after);
+  EXPECT_GE(resumed_after, 0);
+  EXPECT_LT(resumed_after, 3.0);
+}
+
+TEST(RtspSource, BoundedReconnectsGiveUpWithSourceLost) {
+  auto server = std::make_unique<test::LoopbackRtspServer>(test::live_rtsp_launch());
+  SourceSettings settings = fast_reconnect(server->url());
+  settings.max_reconnects = 2;
+  auto source = open_source(settings);
+  Frame frame;
+  ASSERT_TRUE(source->read(frame));
+  server.reset();
+  try {
+    while (source->read(frame)) {
+    }
+    FAIL() << "read() ended without giving up";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::source_lost);
+    EXPECT_NE(std::string(error.what()).find("given up after 2"), std::string::npos) << error.what();
+  }
 }
 
 #else

@@ -38,7 +38,8 @@ bool reset_peak_resident();
 // Runs `work` in a forked child and returns what it returned. The child dies with the
 // parent (PR_SET_PDEATHSIG). A detflow::Error thrown in the child is rethrown in the parent
 // as detflow::Error with the same message; any other exception, or a child killed by a
-// signal, as std::runtime_error naming `what`.
+// signal, as std::runtime_error naming `what`. The child's standard output is pointed at its
+// standard error, so nothing a library prints in the child reaches the parent's table.
 std::string run_in_child(const std::string& what, const std::function<std::string()>& work);
 
 }  // namespace detflow::bench

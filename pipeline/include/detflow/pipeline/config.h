@@ -25,9 +25,12 @@
 
 #include "detflow/inference/engine.h"
 #include "detflow/pipeline/detector.h"
+#include "detflow/pipeline/engine_verify.h"
 #include "detflow/pipeline/pipeline.h"
 #include "detflow/pipeline/sinks.h"
 #include "detflow/pipeline/source.h"
+#include "detflow/track/analytics.h"
+#include "detflow/track/tracker.h"
 
 namespace detflow {
 
@@ -37,6 +40,9 @@ struct EngineConfig {
   std::vector<std::string> providers;  // ONNX Runtime providers in preference order; empty: {target, cpu}
   int workers = 0;                     // inference workers (engine instances); 0: resolve_engine_layout
   int threads = 0;                     // intra-op threads per worker; 0: cores / workers (at least 1)
+  // A non-ONNX-Runtime engine checked against ONNX Runtime on the first frame (engine_verify.h):
+  // warn logs one warning when they differ, strict refuses to run, off skips the check.
+  VerifyMode verify = VerifyMode::warn;
 };
 
 struct PipelineConfig {
@@ -46,6 +52,49 @@ struct PipelineConfig {
   bool progress = true;
 };
 
+// The HTTP endpoint (detflow_service): health, metrics, preview and status page.
+struct HttpConfig {
+  std::string listen;                // "PORT" (loopback), "ADDR:PORT" or "[V6]:PORT"; empty: no endpoint
+  std::filesystem::path token_file;  // bearer token (first line); empty: DETFLOW_HTTP_TOKEN, else none
+  int max_clients = 4;               // preview streams at once; more get 503
+  int jpeg_quality = 80;             // snapshot and MJPEG preview quality
+  double preview_fps = 15;           // frames per second per MJPEG stream at most
+};
+
+// Events over MQTT (detflow_service: the publisher and its durable outbox).
+struct MqttConfig {
+  std::string url;                       // mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; empty: no MQTT
+  std::string client_id;                 // empty: "detflow-" + camera
+  std::string topic_prefix = "detflow";  // topics: PREFIX/CAMERA/{events,counts/NAME,status,detections}
+  std::string camera;                    // empty: HOSTNAME-SOURCE (see default_camera_name in service)
+  std::string username;                  // empty: anonymous
+  std::string password;                  // discouraged (visible in files); prefer password_file/_env
+  std::filesystem::path password_file;   // first line is the password or token
+  std::string password_env;              // name of an environment variable holding it
+  std::filesystem::path ca_file;         // mqtts: CA certificate (PEM); empty: the system's
+  std::filesystem::path cert_file;       // mqtts: client certificate (PEM)
+  std::filesystem::path key_file;        // mqtts: client key (PEM)
+  int keep_alive_s = 30;
+  int qos = 1;                             // events
+  bool required = false;                   // true: no broker at start fails the run
+  bool detections = false;                 // per-frame detections on PREFIX/CAMERA/detections (QoS 0)
+  double detections_rate = 5;              // at most this many detection messages per second
+  std::filesystem::path outbox;            // empty: $XDG_STATE_HOME (~/.local/state)/detflow/outbox/CAMERA
+  std::int64_t outbox_bytes = 64ll << 20;  // bound on unsent events on disk; the oldest go first
+  std::string fsync = "interval";          // always | interval | never
+  double fsync_interval_s = 1;
+  double drain_s = 2;  // at the end of a run: wait this long for unsent events
+};
+
+// Objects over time (detflow_track): the tracker and the line/zone analytics on its tracks.
+// Cross-key checks (e.g. low <= high score threshold, polygons) run when a Tracker/Analytics is
+// built from these (TrackerSettings::validate, AnalyticsSettings::validate).
+struct TrackingConfig {
+  bool enabled = false;                // tracking.enabled (--track); analytics need it
+  track::TrackerSettings tracker;      // tracking.* keys
+  track::AnalyticsSettings analytics;  // analytics.* keys
+};
+
 struct Config {
   SourceSettings source;
   ModelSettings model;  // only the keys in the registry are read or written
@@ -53,6 +102,9 @@ struct Config {
   PipelineConfig pipeline;
   SinkSettings sinks;                // video, json, images, display
   std::filesystem::path stats_json;  // key sinks.stats_json: Statistics::to_json() after the run
+  HttpConfig http;
+  MqttConfig mqtt;
+  TrackingConfig tracking;
 };
 
 // One row of the key registry.
@@ -66,7 +118,7 @@ struct ConfigKey {
 
 // Every key, grouped by section in a fixed order.
 const std::vector<ConfigKey>& config_keys();
-// "source", "model", "engine", "pipeline", "sinks".
+// "source", "model", "engine", "pipeline", "sinks", "http", "mqtt", "tracking", "analytics".
 const std::vector<std::string>& config_sections();
 
 // Applies a YAML file over `config`.

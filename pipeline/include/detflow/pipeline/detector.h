@@ -21,6 +21,7 @@
 #include "detflow/inference/model_info.h"
 #include "detflow/post/decoder.h"
 #include "detflow/post/labels.h"
+#include "detflow/post/output_sanity.h"
 #include "detflow/pre/preprocess.h"
 
 namespace detflow {
@@ -76,7 +77,10 @@ class DetectorSetup {
 
   // Decodes and labels: detections in source pixels, `label` filled, descending score.
   // Safe to call concurrently. Throws std::runtime_error when outputs do not fit the decoder.
+  // The first frames also go through output_sanity(), which warns once when they look wrong.
   void postprocess(std::span<const Tensor> outputs, const Geometry& geometry, std::vector<Detection>& detections) const;
+  // The watch over the first frames' outputs (see output_sanity.h).
+  const OutputSanity& output_sanity() const { return *output_sanity_; }
 
   // Human-readable lines describing every decision (family and why, input size and why,
   // engine and fallbacks, labels source, thresholds).
@@ -90,6 +94,7 @@ class DetectorSetup {
   PreprocessSpec preprocess_spec_;
   PostprocessOptions postprocess_options_;
   std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<OutputSanity> output_sanity_;  // mutable state behind a const postprocess()
   Labels labels_;
   EngineReport engine_report_;
   TensorInfo engine_input_;

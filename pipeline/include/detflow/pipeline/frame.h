@@ -15,6 +15,8 @@
 #include <opencv2/core.hpp>
 
 #include "detflow/post/detection.h"
+#include "detflow/track/event.h"
+#include "detflow/track/tracker.h"
 
 namespace detflow {
 
@@ -43,6 +45,13 @@ struct FrameResult {
   StageTimes times;
   bool failed = false;  // a stage failed for this frame (counted; detections empty)
   std::string failure;  // why, when failed
+  // With tracking (PipelineSettings::tracking), filled in frame order by the tracking step:
+  // this frame's tracks (Track::detection_index points into `detections`; predicted tracks of
+  // briefly lost objects have none), the events this frame caused, and the counts so far
+  // (owned by the tracking step; valid only during Sink::consume). Empty / null without tracking.
+  std::vector<track::Track> tracks;
+  std::vector<track::Event> events;
+  const track::CountsSnapshot* counts = nullptr;
 };
 
 }  // namespace detflow

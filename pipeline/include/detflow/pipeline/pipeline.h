@@ -1,10 +1,10 @@
 // detflow/pipeline/pipeline.h — the flow graph from a source to sinks.
 //
-//  source ─► limiter ─► preprocess ─► infer ─► postprocess ─► sequencer ─► sinks
-//  (capture) (≤ K in    (parallel)    (N       (parallel)     (frame        (in order,
-//             flight)                  engines)                order)        one thread)
-//     ▲                                                                        │
-//     └──────────────────── token returned when a frame leaves ◄──────────────┘
+//  source ─► limiter ─► preprocess ─► infer ─► postprocess ─► sequencer ─► track ─► sinks
+//  (capture) (≤ K in    (parallel)    (N       (parallel)     (frame        (serial,  (in order,
+//             flight)                  engines)                order)        tracker + one thread)
+//     ▲                                                                      analytics)      │
+//     └──────────────────── token returned when a frame leaves ◄──────────────────────────────┘
 //
 // Live mode: the source thread never waits on the graph; when all K slots are busy the
 // newest frame replaces the one waiting and the drop is counted. File mode: every frame
@@ -37,6 +37,8 @@
 #include "detflow/pipeline/sink.h"
 #include "detflow/pipeline/source.h"
 #include "detflow/pipeline/statistics.h"
+#include "detflow/track/analytics.h"
+#include "detflow/track/tracker.h"
 
 namespace detflow {
 
@@ -52,6 +54,21 @@ struct PipelineSettings {
   // ETA redrawn in place; otherwise one plain line every progress_interval_s.
   bool progress = true;
   double progress_interval_s = 10;
+  // Tracking: one serial step after the sequencer, in frame order, fills FrameResult::tracks,
+  // events and counts (timestamps: the frame's pts, else its capture time). Settings are
+  // validated (with the model's labels) when the Pipeline is built.
+  bool tracking = false;
+  track::TrackerSettings tracker;
+  track::AnalyticsSettings analytics;
+};
+
+// What ended a failed run (the command line's exit code depends on it).
+enum class RunFailureKind {
+  none,
+  sink,         // a sink threw from consume() or finish(): an output failure
+  source,       // the source threw while reading (e.g. a frame it cannot convert)
+  source_lost,  // a live source was given up after source.max_reconnects reopenings
+  graph,        // the flow graph itself failed (resource exhaustion or a bug)
 };
 
 struct RunSummary {
@@ -59,6 +76,7 @@ struct RunSummary {
   bool stopped_by_request = false;  // signal or a sink asked to stop
   bool failed = false;              // a sink or the source failed fatally
   std::string failure;              // why, one line
+  RunFailureKind failure_kind = RunFailureKind::none;
 };
 
 class Pipeline {
@@ -74,6 +92,12 @@ class Pipeline {
   const SourceInfo& source_info() const;
   // Live statistics snapshot (thread-safe).
   Statistics snapshot() const;
+  // The source's state and supervision counters now (thread-safe).
+  SourceCounters source_counters() const;
+  // The live counters and latency distributions behind snapshot(), for exporters that need
+  // more than the summary (histogram buckets). Thread-safe to read; lives as long as the
+  // Pipeline.
+  const StatisticsRecorder& recorder() const;
 
  private:
   struct Impl;

@@ -23,10 +23,17 @@
 //           pts_ms is null when the source does not know it. A failed frame adds
 //           "failed": true and "reason": "...". Boxes are in source pixels (the format
 //           ../shared/tools/detmatch.py reads).
+//           Runs that last: with JsonLinesOptions::rotate_bytes > 0 the file is rotated
+//           before a line would take it past that size (out.jsonl -> out.jsonl.1 -> ...
+//           out.jsonl.<keep>, the oldest deleted), so at most keep + 1 files of at most
+//           rotate_bytes each exist. A full disk (ENOSPC, EDQUOT) does not end the run:
+//           the line is lost and counted (FileOutputCounters), a warning is logged once
+//           per episode, and writing resumes by itself when space returns (the partial
+//           line a short write left is cut off first, so the file keeps only whole lines).
 //
 // Errors: open() throws detflow::Error when the output cannot be created; consume() throws
-// detflow::Error naming the path when writing fails (disk full, I/O error); what was
-// written before stays readable.
+// detflow::Error naming the path when writing fails (disk full for video and images; I/O
+// errors for all); what was written before stays readable.
 //
 // Thread-safety: the pipeline calls open/consume/finish from one thread. In addition,
 // finish() of the file sinks (video, images, jsonl) may be called from another thread at
@@ -37,6 +44,8 @@
 // showed it.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -53,10 +62,30 @@ enum class DisplayMode {
   off,        // never a window
 };
 
+// What a file output lost while running without ending the run (JSON Lines on a full
+// disk). Atomics: written by the sink's thread, read by exporters from any thread.
+struct FileOutputCounters {
+  std::atomic<std::int64_t> lines_written{0};
+  std::atomic<std::int64_t> lines_lost{0};  // not written because the disk was full
+  std::atomic<std::int64_t> rotations{0};
+  std::atomic<bool> disk_full{false};  // the last write failed for lack of space
+};
+
+struct JsonLinesOptions {
+  std::uint64_t rotate_bytes = 0;                // > 0: rotate before a file would exceed this many bytes
+  int rotate_keep = 5;                           // rotated files kept beside the current one (>= 1)
+  std::shared_ptr<FileOutputCounters> counters;  // optional; shared with exporters
+};
+
 struct SinkSettings {
-  std::filesystem::path video;   // annotated video (.mp4, .mkv, .avi); empty: none
-  std::filesystem::path json;    // JSON Lines; empty: none
-  std::filesystem::path images;  // folder for annotated images; empty: none
+  std::filesystem::path video;          // annotated video (.mp4, .mkv, .avi); empty: none
+  std::filesystem::path json;           // JSON Lines; empty: none
+  std::uint64_t json_rotate_bytes = 0;  // see JsonLinesOptions
+  int json_rotate_keep = 5;
+  std::shared_ptr<FileOutputCounters> json_counters;  // optional, see JsonLinesOptions
+  std::filesystem::path images;                       // folder for annotated images; empty: none
+  std::filesystem::path mot;                          // tracks in MOTChallenge text (needs tracking); empty: none
+  std::filesystem::path events;                       // tracking events as JSON Lines (needs tracking); empty: none
   DisplayMode display = DisplayMode::automatic;
   std::string window_title = "detflow";
   AnnotationStyle style;
@@ -79,7 +108,11 @@ void check_sink_settings(const SinkSettings& settings);
 
 std::unique_ptr<Sink> make_video_sink(const std::filesystem::path& path, const AnnotationStyle& style = {});
 std::unique_ptr<Sink> make_image_folder_sink(const std::filesystem::path& folder, const AnnotationStyle& style = {});
-std::unique_ptr<Sink> make_jsonl_sink(const std::filesystem::path& path);
+std::unique_ptr<Sink> make_jsonl_sink(const std::filesystem::path& path, const JsonLinesOptions& options = {});
+// With tracking: MOTChallenge rows frame,id,x,y,w,h,score,class,-1,-1 (frame = index + 1) for
+// every reported track, and the events as JSON Lines (track/event.h), flushed per frame.
+std::unique_ptr<Sink> make_mot_sink(const std::filesystem::path& path);
+std::unique_ptr<Sink> make_events_sink(const std::filesystem::path& path);
 // Throws detflow::Error when no display is available.
 std::unique_ptr<Sink> make_window_sink(const std::string& title, const AnnotationStyle& style = {});
 

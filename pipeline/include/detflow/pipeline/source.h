@@ -34,6 +34,16 @@ struct SourceSettings {
   // cannot open the file), "opencv" (FFmpeg only) or "gstreamer" (decodebin only, which can
   // pick hardware decoders on boards; its colour conversion differs by about 1 level).
   std::string video_reader = "auto";
+  // Live sources (camera, rtsp, http streams, udp, live gst:) are supervised: after an
+  // error, the end of the stream or a stall they are reopened, waiting reconnect_initial
+  // seconds, doubling to reconnect_max (each wait +-20 % jitter). max_reconnects bounds the
+  // consecutive failed reopenings before read() throws Error(ErrorKind::source_lost)
+  // (0 = retry forever). stall_timeout: seconds without a frame that count as a loss
+  // (0 = max(5 s, 10 frame intervals)).
+  double reconnect_initial = 1.0;
+  double reconnect_max = 30.0;
+  int max_reconnects = 0;
+  double stall_timeout = 0;
 };
 
 struct SourceInfo {
@@ -46,11 +56,23 @@ struct SourceInfo {
   std::int64_t frame_count = -1;  // -1 when unknown or live
 };
 
-// Problems met while reading that did not end the stream.
+// Connection state of a source. Files and images are `up` from open to end; live sources
+// that reconnect go up -> down (error, end of stream or stall) -> connecting -> up.
+enum class SourceState { connecting, up, down };
+// "connecting", "up", "down".
+const char* to_string(SourceState state);
+
+// Problems met while reading that did not end the stream, and the supervision of live
+// sources (reconnects after errors, restarts by the stall watchdog).
 struct SourceCounters {
   std::int64_t corrupt_frames = 0;  // undecodable frames or images skipped
   std::int64_t read_errors = 0;
   std::string last_warning;  // e.g. "stream ended early at frame 400 of 795 (truncated file?)"
+  SourceState state = SourceState::up;
+  std::int64_t reconnects = 0;      // successful reopenings after a loss
+  std::int64_t stalls = 0;          // restarts because no frame came for source.stall_timeout
+  double seconds_disconnected = 0;  // total time spent down or connecting after the first frame
+  std::string last_error;           // why the source was last lost, one line; empty if never
 };
 
 class Source {

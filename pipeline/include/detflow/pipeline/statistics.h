@@ -59,6 +59,12 @@ class LatencyRecorder {
 
   void record(double milliseconds);
   LatencySummary summary() const;
+  // Samples recorded so far that are at most `milliseconds` (cumulative, as a Prometheus
+  // histogram bucket). At the bucket resolution: samples in the bucket holding the bound
+  // (within about 2 % above it) count as below it. Non-decreasing in the bound.
+  std::int64_t count_at_most(double milliseconds) const;
+  std::int64_t count() const { return count_.load(std::memory_order_acquire); }
+  double sum_ms() const { return sum_ms_.load(std::memory_order_relaxed); }
 
  private:
   std::array<std::atomic<std::int64_t>, kBucketCount> buckets_{};
