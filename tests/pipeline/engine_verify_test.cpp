@@ -17,35 +17,15 @@
 
 #include "detflow/error.h"
 #include "detflow/pipeline/config.h"
+#include "log_capture.h"
 #include "model_builder.h"
 #include "shared_data.h"
 
 namespace detflow {
 namespace {
 
-// spdlog's default logger into a string ("level: message" lines) while it lives.
-class LogToString {
- public:
-  LogToString()
-      : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)), previous_(spdlog::default_logger()) {
-    sink_->set_pattern("%l: %v");
-    auto logger = std::make_shared<spdlog::logger>("engine-verify-test", sink_);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(std::move(logger));
-  }
-  ~LogToString() { spdlog::set_default_logger(previous_); }
-  LogToString(const LogToString&) = delete;
-  LogToString& operator=(const LogToString&) = delete;
-  std::string text() const {
-    sink_->flush();
-    return stream_.str();
-  }
-
- private:
-  std::ostringstream stream_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+// spdlog's default logger into a string while it lives.
+using LogToString = test::LogCapture;
 
 constexpr int model_side = 64;
 constexpr int classes = 2;
