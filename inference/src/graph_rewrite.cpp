@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -31,8 +32,14 @@ std::string shape_text(const Shape& shape) {
   return text.str();
 }
 
+// Saturates at the largest int64 instead of overflowing: dims come from the file, and a
+// malformed one must read as "too large", not wrap around (found by fuzzing).
 std::int64_t element_count(const Shape& shape) {
-  return std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>());
+  std::int64_t count = 1;
+  for (const std::int64_t dim : shape) {
+    if (__builtin_mul_overflow(count, dim, &count)) return std::numeric_limits<std::int64_t>::max();
+  }
+  return count;
 }
 
 Shape dims_of(const TensorProto& tensor) { return {tensor.dims().begin(), tensor.dims().end()}; }
@@ -1038,10 +1045,14 @@ std::optional<std::string> expand_broadcast_constants(onnx::ModelProto& model) {
       const Shape& other_shape = other->second;
       if (opencv_broadcasts(constant_shape, other_shape) || !broadcasts_to(constant_shape, other_shape)) continue;
       if (element_count(other_shape) > largest_materialised) continue;
+      // A constant whose data does not fill its declared dims is malformed (found by fuzzing):
+      // leave it to the loader's own error rather than read past its values.
+      const std::vector<double> constant_values = values_as_double(*constant);
+      if (static_cast<std::int64_t>(constant_values.size()) != element_count(constant_shape)) continue;
       const std::string name = fresh_name(index, taken_names, node.input(operand) + "_full");
       TensorProto full;
       full.set_name(name);
-      store_floats(full, other_shape, broadcast_values(values_as_double(*constant), constant_shape, other_shape));
+      store_floats(full, other_shape, broadcast_values(constant_values, constant_shape, other_shape));
       new_initializers.push_back(std::move(full));
       rewritten << (count ? ", " : "") << op << ' ' << shape_text(constant_shape) << " -> " << shape_text(other_shape);
       *node.mutable_input(operand) = name;
