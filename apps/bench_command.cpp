@@ -30,6 +30,15 @@ namespace detflow::app {
 
 namespace {
 
+// --json FILE: the whole report, indented; nothing when no file was asked for.
+void write_report(const nlohmann::json& report, const std::string& path) {
+  if (path.empty()) return;
+  std::ofstream file(path);
+  file << report.dump(2) << '\n';
+  file.close();
+  if (!file) throw Error("cannot write the bench report to " + path);
+}
+
 // A flag that sets one configuration key (validated through the key registry).
 struct KeyFlag {
   std::string flag;
@@ -83,12 +92,7 @@ int run_soak_command(const BenchFlags& flags, const Config& config, bool workers
   report["model"] = {{"path", options.model.path.string()}};
   report["soak"] = bench::run_soak(options);
   std::cout << bench::format_soak_table(report["soak"]) << std::flush;
-  if (!flags.json.empty()) {
-    std::ofstream file(flags.json);
-    file << report.dump(2) << '\n';
-    file.close();
-    if (!file) throw Error("cannot write the bench report to " + flags.json);
-  }
+  write_report(report, flags.json);
   return exit_success;
 }
 
@@ -157,12 +161,7 @@ int run_bench_command(const BenchFlags& flags) {
 
   const nlohmann::json report = bench::run_bench(options);
   std::cout << bench::format_report_table(report) << std::flush;
-  if (!flags.json.empty()) {
-    std::ofstream file(flags.json);
-    file << report.dump(2) << '\n';
-    file.close();
-    if (!file) throw Error("cannot write the bench report to " + flags.json);
-  }
+  write_report(report, flags.json);
   return exit_success;
 }
 

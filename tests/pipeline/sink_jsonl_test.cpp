@@ -152,23 +152,6 @@ TEST(JsonLinesSink, FullDeviceCountsLostLinesInsteadOfStopping) {
   EXPECT_NO_THROW(sink->finish());
 }
 
-// A 1 MiB tmpfs. Needs root (mount); tests skip otherwise.
-class SmallDisk {
- public:
-  SmallDisk() : folder_(test::temporary_directory("jsonl-small-disk")) {
-    mounted_ = test::run_command("mount -t tmpfs -o size=1m tmpfs '" + folder_.string() + "' 2>/dev/null").status == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) test::run_command("umount -l '" + folder_.string() + "' 2>/dev/null");
-  }
-  bool mounted() const { return mounted_; }
-  const std::filesystem::path& folder() const { return folder_; }
-
- private:
-  std::filesystem::path folder_;
-  bool mounted_ = false;
-};
-
 std::vector<Detection> many_detections() {
   std::vector<Detection> detections;
   for (int index = 0; index < 20; ++index) {
@@ -179,7 +162,7 @@ std::vector<Detection> many_detections() {
 }
 
 TEST(JsonLinesSink, DiskFillsAndEmptiesWithoutStoppingAndKeepsOnlyWholeLines) {
-  SmallDisk disk;
+  const test::SmallDisk disk("jsonl-small-disk");
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs (needs root): skipped";
   // Most of the disk is taken by another file, so the JSON Lines file fills the rest quickly.
   const auto filler = disk.folder() / "filler.bin";

@@ -1,5 +1,7 @@
 #include "sink_test_support.h"
 
+#include "shared_data.h"
+
 #include <array>
 #include <cstdio>
 #include <sstream>
@@ -83,6 +85,14 @@ std::optional<ProbedVideo> probe_video(const std::filesystem::path& path) {
   }
   if (video.frames < 0) return std::nullopt;
   return video;
+}
+
+SmallDisk::SmallDisk(const std::string& prefix) : folder_(temporary_directory(prefix)) {
+  mounted_ = run_command("mount -t tmpfs -o size=1m tmpfs '" + folder_.string() + "' 2>/dev/null").status == 0;
+}
+
+SmallDisk::~SmallDisk() {
+  if (mounted_) run_command("umount -l '" + folder_.string() + "' 2>/dev/null");
 }
 
 }  // namespace detflow::test

@@ -40,4 +40,21 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command);
 
+// A 1 MiB tmpfs mounted in a fresh temporary folder while the object lives (a few frames of
+// noise or some JSON lines fill it). Needs root (mount): mounted() is false otherwise, and
+// tests skip.
+class SmallDisk {
+ public:
+  explicit SmallDisk(const std::string& prefix);
+  ~SmallDisk();
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::filesystem::path& folder() const { return folder_; }
+
+ private:
+  std::filesystem::path folder_;
+  bool mounted_ = false;
+};
+
 }  // namespace detflow::test

@@ -199,26 +199,9 @@ TEST(VideoSink, MissingFolderFailsOnOpenNamingThePath) {
   }
 }
 
-// A 1 MiB tmpfs fills after a few frames of noise. Needs root (mount); skipped otherwise.
-class SmallDisk {
- public:
-  SmallDisk() : folder_(test::temporary_directory("small-disk")) {
-    mounted_ = test::run_command("mount -t tmpfs -o size=1m tmpfs '" + folder_.string() + "' 2>/dev/null").status == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) test::run_command("umount -l '" + folder_.string() + "' 2>/dev/null");
-  }
-  bool mounted() const { return mounted_; }
-  const std::filesystem::path& folder() const { return folder_; }
-
- private:
-  std::filesystem::path folder_;
-  bool mounted_ = false;
-};
-
 TEST(VideoSink, FullDiskThrowsNamingThePathAndKeepsWhatWasWritten) {
   DETFLOW_REQUIRE_FFPROBE();
-  SmallDisk disk;
+  const test::SmallDisk disk("small-disk");
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs (needs root): skipped";
   const auto path = disk.folder() / "full.mp4";
   auto sink = make_video_sink(path);
