@@ -18,7 +18,8 @@ inline constexpr int exit_model = 3;                // the model cannot be read,
 inline constexpr int exit_output = 4;               // an output (sink) cannot be opened or failed while writing
 inline constexpr int exit_source = 5;               // the source cannot be opened or gives no frame at start
 inline constexpr int exit_source_lost = 6;          // a live source given up after source.max_reconnects
-inline constexpr int exit_verify_disagreement = 7;  // detflow inspect --verify: the engines disagree
+inline constexpr int exit_verify_disagreement = 7;  // an engine disagrees with ONNX Runtime: inspect --verify,
+                                                    // or detflow run with engine.verify: strict
 inline constexpr int exit_interrupted = 130;        // a second SIGINT/SIGTERM: immediate exit
 
 // The exit status for a setup or run error of `kind`.
@@ -34,6 +35,8 @@ constexpr int exit_code_for(ErrorKind kind) {
       return exit_source_lost;
     case ErrorKind::output:
       return exit_output;
+    case ErrorKind::verification:
+      return exit_verify_disagreement;
   }
   return exit_runtime_failure;
 }

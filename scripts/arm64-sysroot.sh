@@ -61,7 +61,22 @@ packages="$(printf '%s\n' "${libraries[@]}" "${runtime[@]}" | sort -u | paste -s
 expected_stamp="debian bookworm arm64 (alternatives linked)
 packages $packages
 $ort_stamp"
+# Under qemu-user, an arm64 program reading /proc/cpuinfo gets the x86 host's, which ONNX
+# Runtime's CPU detection (pytorch/cpuinfo) cannot parse: it dereferences NULL while loading
+# (every test that links ONNX Runtime crashed while listing its tests). qemu's -L prefix is
+# looked at first for every absolute path, so a cpuinfo in the root is what the emulated
+# programs read: a Raspberry Pi 5's (Cortex-A76, implementer 0x41 part 0xd0b), one entry per
+# host core. Only emulated runs read it; a real arm64 machine never sees this root.
+write_emulated_cpuinfo() {
+  local folder="$1/proc" core
+  mkdir -p "$folder"
+  for ((core = 0; core < $(nproc); core++)); do
+    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n' "$core"
+  done >"$folder/cpuinfo"
+}
+
 if detflow_stamp_matches "$root/.detflow-stamp" "$expected_stamp"; then
+  write_emulated_cpuinfo "$root"
   detflow_info "the arm64 root is in $root"
   printf '%s\n' "$root"
   exit 0
@@ -88,6 +103,7 @@ if [[ -f "$arm64_cache/onnxruntime/VERSION" ]]; then
 else
   detflow_warn "no ONNX Runtime for arm64: the arm64 build has the OpenCV DNN engine only"
 fi
+write_emulated_cpuinfo "$staging"
 detflow_write_stamp "$staging/.detflow-stamp" "$expected_stamp"
 previous="$root.previous.$$"
 [[ ! -e "$root" ]] || mv "$root" "$previous"

@@ -87,9 +87,6 @@ namespace detflow::detail {
 struct RewriteResult {
   std::string model_bytes;           // the serialized onnx::ModelProto to hand to OpenCV
   std::vector<std::string> applied;  // one line per rewrite applied, e.g. "Split: 3 nodes ..."
-  // Non-empty when the rewritten model computes what ONNX Runtime computes on OpenCV's CPU
-  // target only; says why. The engine then runs it on the CPU and says so.
-  std::string cpu_target_only;
 };
 
 // Applies the rewrites above to model (taken by value: the caller's copy is untouched).

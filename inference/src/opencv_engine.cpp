@@ -118,6 +118,31 @@ std::vector<std::int64_t> mat_shape(const cv::Mat& mat) {
   return shape;
 }
 
+// On the OpenCL target, OpenCV 4.6 can hand a stale buffer to the layers after an in-place
+// reshape (Reshape, Flatten, Identity) of a host layer's output (detflow's custom layers run on
+// the host: OpenCV copies their outputs to the device after forward()). Seen on YOLOv10's
+// top-k tail (TopK -> Unsqueeze -> Flatten -> Gather, with a second consumer of the Unsqueeze):
+// the Flatten read another tensor's indices, every box was wrong (F1 0 against ONNX Runtime)
+// while each layer was right when its output was requested. Requesting such a reshape's output
+// from forward() keeps its buffer out of OpenCV's in-place and reuse bookkeeping; the tensors
+// are small (a reshape of a host layer's output is a post-processing tail), so this costs
+// little. Returns those layers' names.
+std::vector<std::string> aliases_of_host_layer_outputs(cv::dnn::Net& net) {
+  std::vector<std::string> names;
+  for (const auto& name : net.getLayerNames()) {
+    const int id = net.getLayerId(name);
+    const auto layer = net.getLayer(id);
+    if (layer->type != "Reshape" && layer->type != "Flatten" && layer->type != "Identity") continue;
+    for (const auto& input : net.getLayerInputs(id)) {
+      if (input && input->type.rfind("Detflow", 0) == 0) {
+        names.push_back(name);
+        break;
+      }
+    }
+  }
+  return names;
+}
+
 std::int64_t element_count(const std::vector<std::int64_t>& shape) {
   std::int64_t count = 1;
   for (const auto dim : shape) count *= dim;
@@ -155,10 +180,14 @@ class OpenCvEngine final : public Engine {
     }
 
     int target = choose_target(requested);
-    if (target != cv::dnn::DNN_TARGET_CPU && !rewritten.cpu_target_only.empty()) {
-      fall_back("OpenCV target " + opencv_target_name(target) + " is not used for '" + model.path.filename().string() +
-                "' (" + rewritten.cpu_target_only + "): running on cpu");
-      target = cv::dnn::DNN_TARGET_CPU;
+    forward_names_ = output_names_;
+    if (target != cv::dnn::DNN_TARGET_CPU) {
+      const std::vector<std::string> pinned = aliases_of_host_layer_outputs(net_);
+      forward_names_.insert(forward_names_.end(), pinned.begin(), pinned.end());
+      if (!pinned.empty()) {
+        report_.notes.push_back(std::to_string(pinned.size()) +
+                                " reshapes of host-layer outputs kept as extra outputs on OpenCL");
+      }
     }
     warm_up(model, target);
   }
@@ -184,7 +213,7 @@ class OpenCvEngine final : public Engine {
       net_.setInput(view, inputs_[position].name);
     }
     try {
-      net_.forward(output_mats_, output_names_);
+      net_.forward(output_mats_, forward_names_);
     } catch (const cv::Exception& error) {
       throw std::runtime_error("OpenCV forward failed: " + one_line(error.what()));
     }
@@ -254,7 +283,7 @@ class OpenCvEngine final : public Engine {
       for (std::size_t position = 0; position < inputs_.size(); ++position) {
         net_.setInput(zeros[position], inputs_[position].name);
       }
-      net_.forward(output_mats_, output_names_);
+      net_.forward(output_mats_, forward_names_);
     };
     try {
       forward(target);
@@ -337,6 +366,10 @@ class OpenCvEngine final : public Engine {
   std::vector<std::vector<std::int64_t>> input_shapes_;
   std::vector<std::vector<std::int64_t>> output_shapes_;
   std::vector<cv::String> output_names_;
+  // What forward() is asked for: the model's outputs first, then the layers kept alive on
+  // OpenCL (aliases_of_host_layer_outputs); output_mats_[i] for i < output_names_.size() are
+  // the model's outputs.
+  std::vector<cv::String> forward_names_;
   std::vector<cv::Mat> output_mats_;  // reused by every run
 };
 

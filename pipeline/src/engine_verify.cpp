@@ -558,7 +558,7 @@ EngineComparison enforce_engine_agreement(const DetectorSetup& detector, Engine&
     return comparison;
   }
   const std::string message = first_frame_message(comparison);
-  if (mode == VerifyMode::strict) throw Error(message + " (engine.verify: strict)");
+  if (mode == VerifyMode::strict) throw Error(ErrorKind::verification, message + " (engine.verify: strict)");
   warn_once(message);
   return comparison;
 }

@@ -1,5 +1,6 @@
 #include "cli_process.h"
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -62,7 +63,16 @@ ChildProcess::ChildProcess(const std::vector<std::string>& arguments, const std:
   posix_spawnattr_setsigdefault(&attributes, &default_signals);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  std::vector<std::string> argv_storage{detflow_executable()};
+  // A cross build's tests run under the emulator, and so must the detflow they start: the
+  // launcher is CMAKE_CROSSCOMPILING_EMULATOR ('|' between arguments), empty on a native build.
+  std::vector<std::string> argv_storage;
+  const std::string launcher = DETFLOW_EXECUTABLE_LAUNCHER;
+  for (std::size_t start = 0; start < launcher.size();) {
+    const std::size_t end = std::min(launcher.find('|', start), launcher.size());
+    if (end > start) argv_storage.push_back(launcher.substr(start, end - start));
+    start = end + 1;
+  }
+  argv_storage.push_back(detflow_executable());
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
   std::vector<char*> argv;
   for (auto& argument : argv_storage) argv.push_back(argument.data());

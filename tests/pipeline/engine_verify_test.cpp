@@ -209,6 +209,7 @@ TEST_F(EngineVerify, WarnLogsOneWarningStrictRefusesOffSkips) {
     EXPECT_NE(message.find("differs from onnxruntime on the first frame"), std::string::npos) << message;
     EXPECT_NE(message.find("engine.verify: strict"), std::string::npos) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+    EXPECT_EQ(error.kind(), ErrorKind::verification) << "detflow run exits 7 on it, as inspect --verify does";
   }
   LogToString log;
   const auto skipped = enforce_engine_agreement(detector, *reference, candidate, frame, VerifyMode::off);

@@ -22,9 +22,10 @@ enum class ErrorKind {
   source,         // the source exists but cannot be opened or delivers no frame at start
   source_lost,    // a live source given up after source.max_reconnects reopenings
   output,         // an output (sink) cannot be opened or fails while writing
+  verification,   // an engine disagrees with ONNX Runtime and engine.verify is strict
 };
 
-// "configuration", "model", "source", "source lost", "output".
+// "configuration", "model", "source", "source lost", "output", "verification".
 const char* to_string(ErrorKind kind);
 
 class Error : public std::runtime_error {
@@ -50,6 +51,8 @@ inline const char* to_string(ErrorKind kind) {
       return "source lost";
     case ErrorKind::output:
       return "output";
+    case ErrorKind::verification:
+      return "verification";
   }
   return "unknown";
 }
