@@ -122,13 +122,15 @@ Config build_config(const RunOptions& options) {
   if (options.agnostic) set_config_value(config, "model.agnostic", "true", "--agnostic");
   if (options.loop) set_config_value(config, "source.loop", "true", "--loop");
   if (options.quiet) set_config_value(config, "pipeline.progress", "false", "--quiet");
-  // Tracking outputs and analytics imply tracking.
+  // Tracking outputs, analytics and skipping detection (the tracker predicts those frames)
+  // imply tracking.
   for (const auto& text : options.lines) config.tracking.analytics.lines.push_back(track::parse_line_spec(text));
   for (const auto& text : options.zones) config.tracking.analytics.zones.push_back(track::parse_zone_spec(text));
   const bool wants_tracking =
       options.track || !options.lines.empty() || !options.zones.empty() ||
-      std::any_of(options.key_flags.begin(), options.key_flags.end(), [](const KeyFlag& flag) {
-        return (flag.key == "sinks.mot" || flag.key == "sinks.events") && flag.option->count() > 0;
+      std::any_of(options.key_flags.begin(), options.key_flags.end(), [&config](const KeyFlag& flag) {
+        return ((flag.key == "sinks.mot" || flag.key == "sinks.events") && flag.option->count() > 0) ||
+               (flag.key == "detection.interval" && flag.option->count() > 0 && config.detection.interval > 1);
       });
   if (wants_tracking) set_config_value(config, "tracking.enabled", "true", "--track");
   return config;
@@ -171,6 +173,8 @@ std::string describe_outputs(const Config& config) {
   add("video", config.sinks.video);
   add("images", config.sinks.images);
   add("detections", config.sinks.json);
+  add("tracks", config.sinks.mot);
+  add("events", config.sinks.events);
   add("statistics", config.stats_json);
   return text;
 }
@@ -314,6 +318,7 @@ CommandAction add_run_command(CLI::App& app, ShutdownWatcher& watcher) {
   add_key_flag(*command, *options, "--providers", "engine.providers", "LIST");
   add_key_flag(*command, *options, "--workers", "engine.workers", "N");
   add_key_flag(*command, *options, "--threads", "engine.threads", "N");
+  add_key_flag(*command, *options, "--detection-interval", "detection.interval", "N");
   add_key_flag(*command, *options, "--max-in-flight", "pipeline.max_in_flight", "N");
   add_key_flag(*command, *options, "--max-frames", "pipeline.max_frames", "N");
   add_key_flag(*command, *options, "--stats-interval", "pipeline.stats_interval", "SECONDS");

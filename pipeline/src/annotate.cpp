@@ -29,6 +29,167 @@ cv::Scalar text_colour_on(const cv::Scalar& background) {
   return luminance > 150 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255);
 }
 
+// Source pixels to canvas pixels.
+struct Scale {
+  double x = 1, y = 1;
+};
+
+Scale scale_between(const cv::Size& source, const cv::Mat& canvas) {
+  if (source.width <= 0 || source.height <= 0) return {};
+  return {static_cast<double>(canvas.cols) / source.width, static_cast<double>(canvas.rows) / source.height};
+}
+
+bool finite(float x, float y) { return std::isfinite(x) && std::isfinite(y); }
+
+// Rounded and bounded (far-away points stay far away without overflowing int).
+cv::Point to_canvas(float x, float y, const Scale& scale) {
+  constexpr double limit = 1 << 20;
+  return {static_cast<int>(std::lround(std::clamp(static_cast<double>(x) * scale.x, -limit, limit))),
+          static_cast<int>(std::lround(std::clamp(static_cast<double>(y) * scale.y, -limit, limit)))};
+}
+
+// The part of a segment within the canvas (and a margin of `margin` pixels around it), so
+// OpenCV never rasterises far-away geometry; false when none of it is.
+bool clip_to_canvas(const cv::Mat& canvas, int margin, cv::Point& a, cv::Point& b) {
+  return cv::clipLine(cv::Rect(-margin, -margin, canvas.cols + 2 * margin, canvas.rows + 2 * margin), a, b);
+}
+
+// A caption on a filled background in `colour`, its top-left corner at `corner` moved as
+// little as needed to keep it whole inside the canvas.
+void draw_label(cv::Mat& canvas, const std::string& text, cv::Point corner, const cv::Scalar& colour,
+                const AnnotationStyle& style, int text_thickness) {
+  int baseline = 0;
+  const cv::Size text_size = cv::getTextSize(text, font_face, style.font_scale, text_thickness, &baseline);
+  const int label_height = text_size.height + baseline + 4;
+  const int top = clamp_to(corner.y, 0, std::max(0, canvas.rows - label_height));
+  const int left = clamp_to(corner.x, 0, std::max(0, canvas.cols - text_size.width - 4));
+  const cv::Rect background(left, top, std::min(text_size.width + 4, canvas.cols - left),
+                            std::min(label_height, canvas.rows - top));
+  cv::rectangle(canvas, background, colour, cv::FILLED);
+  cv::putText(canvas, text, cv::Point(left + 2, top + text_size.height + 2), font_face, style.font_scale,
+              text_colour_on(colour), text_thickness, cv::LINE_AA);
+}
+
+// Dashes about three line widths long with gaps as long (the thick line's caps shorten the
+// gaps a little), from a to b.
+void dashed_line(cv::Mat& canvas, cv::Point a, cv::Point b, const cv::Scalar& colour, int thickness) {
+  const double length = std::hypot(b.x - a.x, b.y - a.y);
+  const double dash = std::max(6, 3 * thickness);
+  const double period = dash * 2;
+  for (double position = 0; position < length; position += period) {
+    const double end = std::min(length, position + dash);
+    const cv::Point from(a.x + static_cast<int>(std::lround((b.x - a.x) * position / length)),
+                         a.y + static_cast<int>(std::lround((b.y - a.y) * position / length)));
+    const cv::Point to(a.x + static_cast<int>(std::lround((b.x - a.x) * end / length)),
+                       a.y + static_cast<int>(std::lround((b.y - a.y) * end / length)));
+    cv::line(canvas, from, to, colour, thickness, cv::LINE_8);
+  }
+}
+
+// One box (source pixels) with its caption above it; dashed for predicted boxes.
+void draw_box(cv::Mat& canvas, float box_x1, float box_y1, float box_x2, float box_y2, const Scale& scale,
+              const cv::Scalar& colour, bool dashed, const std::string* caption, const AnnotationStyle& style) {
+  // NaN or infinite coordinates would make OpenCV draw across the whole image.
+  if (!finite(box_x1, box_y1) || !finite(box_x2, box_y2)) return;
+  const double left = box_x1 * scale.x, top = box_y1 * scale.y;
+  const double right = box_x2 * scale.x, bottom = box_y2 * scale.y;
+  const int width = canvas.cols;
+  const int height = canvas.rows;
+  // Entirely outside: clamping would draw a misleading sliver on the edge.
+  if (right < 0 || bottom < 0 || left >= width || top >= height) return;
+  const int x1 = clamp_to(static_cast<int>(std::lround(left)), 0, width - 1);
+  const int y1 = clamp_to(static_cast<int>(std::lround(top)), 0, height - 1);
+  const int x2 = clamp_to(static_cast<int>(std::lround(right)), 0, width - 1);
+  const int y2 = clamp_to(static_cast<int>(std::lround(bottom)), 0, height - 1);
+  if (x2 < x1 || y2 < y1) return;
+  const int thickness = std::max(1, style.line_thickness);
+  const int text_thickness = std::max(1, thickness / 2);
+  if (dashed) {
+    dashed_line(canvas, {x1, y1}, {x2, y1}, colour, thickness);
+    dashed_line(canvas, {x2, y1}, {x2, y2}, colour, thickness);
+    dashed_line(canvas, {x2, y2}, {x1, y2}, colour, thickness);
+    dashed_line(canvas, {x1, y2}, {x1, y1}, colour, thickness);
+  } else {
+    // Axis-aligned edges barely show anti-aliasing, which costs several times more to draw;
+    // text keeps it, where it shows.
+    cv::rectangle(canvas, cv::Point(x1, y1), cv::Point(x2, y2), colour, thickness, cv::LINE_8);
+  }
+  if (!caption) return;
+  int baseline = 0;
+  const cv::Size text_size = cv::getTextSize(*caption, font_face, style.font_scale, text_thickness, &baseline);
+  const int label_height = text_size.height + baseline + 4;
+  // Above the box when there is room, else just inside its top edge; never off-canvas.
+  int label_top = y1 - label_height;
+  if (label_top < 0) label_top = std::min(y1, height - label_height);
+  draw_label(canvas, *caption, {x1, std::max(label_top, 0)}, colour, style, text_thickness);
+}
+
+const track::LineCounts* find_line(const track::CountsSnapshot* counts, const std::string& name, std::size_t index) {
+  if (!counts) return nullptr;
+  if (index < counts->lines.size() && counts->lines[index].name == name) return &counts->lines[index];
+  for (const auto& line : counts->lines) {
+    if (line.name == name) return &line;
+  }
+  return nullptr;
+}
+
+const track::ZoneCounts* find_zone(const track::CountsSnapshot* counts, const std::string& name, std::size_t index) {
+  if (!counts) return nullptr;
+  if (index < counts->zones.size() && counts->zones[index].name == name) return &counts->zones[index];
+  for (const auto& zone : counts->zones) {
+    if (zone.name == name) return &zone;
+  }
+  return nullptr;
+}
+
+// The segment, an arrow from its middle towards the "in" side, and the caption at its start.
+// "in" is where (P2 - P1) x (anchor - P1) < 0 (track/event.h): along (dy, -dx), y down.
+void draw_counting_line(cv::Mat& canvas, const track::LineSettings& line, const track::LineCounts* counts,
+                        const Scale& scale, const AnnotationStyle& style) {
+  if (!finite(line.start.x, line.start.y) || !finite(line.end.x, line.end.y)) return;
+  const cv::Point caption_corner = to_canvas(line.start.x, line.start.y, scale) + cv::Point(4, 4);
+  const int thickness = std::max(1, style.line_thickness);
+  const cv::Scalar colour = line_colour();
+  // The visible part, with the arrow at its middle.
+  cv::Point start = to_canvas(line.start.x, line.start.y, scale);
+  cv::Point end = to_canvas(line.end.x, line.end.y, scale);
+  const bool visible = clip_to_canvas(canvas, thickness, start, end);
+  if (visible) cv::line(canvas, start, end, colour, thickness, cv::LINE_AA);
+  const double length = std::hypot(end.x - start.x, end.y - start.y);
+  if (visible && length >= 1) {
+    const double arrow = std::max(12, 6 * thickness);
+    const cv::Point middle((start.x + end.x) / 2, (start.y + end.y) / 2);
+    const cv::Point tip(middle.x + static_cast<int>(std::lround((end.y - start.y) / length * arrow)),
+                        middle.y - static_cast<int>(std::lround((end.x - start.x) / length * arrow)));
+    cv::arrowedLine(canvas, middle, tip, colour, thickness, cv::LINE_AA, 0, 0.4);
+  }
+  draw_label(canvas, line_caption(line.name, counts), caption_corner, colour, style, std::max(1, thickness / 2));
+}
+
+// The polygon's outline and the caption inside its top-left corner.
+void draw_zone(cv::Mat& canvas, const track::ZoneSettings& zone, const track::ZoneCounts* counts, const Scale& scale,
+               const AnnotationStyle& style) {
+  if (zone.polygon.size() < 2) return;
+  for (const auto& point : zone.polygon) {
+    if (!finite(point.x, point.y)) return;
+  }
+  const cv::Scalar colour = zone_colour(counts && counts->occupancy() > 0);
+  const int thickness = std::max(1, style.line_thickness);
+  cv::Point top_left = to_canvas(zone.polygon.front().x, zone.polygon.front().y, scale);
+  for (std::size_t index = 0; index < zone.polygon.size(); ++index) {
+    const auto& from = zone.polygon[index];
+    const auto& to = zone.polygon[(index + 1) % zone.polygon.size()];
+    const cv::Point corner = to_canvas(from.x, from.y, scale);
+    top_left.x = std::min(top_left.x, corner.x);
+    top_left.y = std::min(top_left.y, corner.y);
+    cv::Point a = corner;
+    cv::Point b = to_canvas(to.x, to.y, scale);
+    if (clip_to_canvas(canvas, thickness, a, b)) cv::line(canvas, a, b, colour, thickness, cv::LINE_AA);
+  }
+  draw_label(canvas, zone_caption(zone.name, counts), {top_left.x + thickness + 2, top_left.y + thickness + 2}, colour,
+             style, std::max(1, thickness / 2));
+}
+
 }  // namespace
 
 cv::Scalar class_colour(int class_id) {
@@ -48,45 +209,80 @@ std::string detection_caption(const Detection& detection, const AnnotationStyle&
 
 void draw_detections(cv::Mat& canvas, std::span<const Detection> detections, const AnnotationStyle& style) {
   if (canvas.empty()) return;
-  const int width = canvas.cols;
-  const int height = canvas.rows;
-  const int thickness = std::max(1, style.line_thickness);
-  const int text_thickness = std::max(1, thickness / 2);
+  std::string caption;
   for (const Detection& detection : detections) {
-    // NaN or infinite coordinates would make OpenCV draw across the whole image.
-    if (!std::isfinite(detection.x1) || !std::isfinite(detection.y1) || !std::isfinite(detection.x2) ||
-        !std::isfinite(detection.y2)) {
-      continue;
-    }
-    if (detection.x2 < 0 || detection.y2 < 0 || detection.x1 >= static_cast<float>(width) ||
-        detection.y1 >= static_cast<float>(height)) {
-      continue;  // entirely outside: clamping would draw a misleading sliver on the edge
-    }
-    const int x1 = clamp_to(static_cast<int>(std::lround(detection.x1)), 0, width - 1);
-    const int y1 = clamp_to(static_cast<int>(std::lround(detection.y1)), 0, height - 1);
-    const int x2 = clamp_to(static_cast<int>(std::lround(detection.x2)), 0, width - 1);
-    const int y2 = clamp_to(static_cast<int>(std::lround(detection.y2)), 0, height - 1);
-    if (x2 < x1 || y2 < y1) continue;
-    const cv::Scalar colour = class_colour(detection.class_id);
-    // Axis-aligned edges barely show anti-aliasing, which costs several times more to draw;
-    // text keeps it, where it shows.
-    cv::rectangle(canvas, cv::Point(x1, y1), cv::Point(x2, y2), colour, thickness, cv::LINE_8);
-    if (!style.show_label) continue;
+    if (style.show_label) caption = detection_caption(detection, style);
+    draw_box(canvas, detection.x1, detection.y1, detection.x2, detection.y2, {}, class_colour(detection.class_id),
+             false, style.show_label ? &caption : nullptr, style);
+  }
+}
 
-    const std::string caption = detection_caption(detection, style);
-    int baseline = 0;
-    const cv::Size text_size = cv::getTextSize(caption, font_face, style.font_scale, text_thickness, &baseline);
-    const int box_height = text_size.height + baseline + 4;
-    // Above the box when there is room, else just inside its top edge; never off-canvas.
-    int top = y1 - box_height;
-    if (top < 0) top = std::min(y1, height - box_height);
-    top = std::max(top, 0);
-    const int left = clamp_to(x1, 0, std::max(0, width - text_size.width - 4));
-    const cv::Rect background(left, top, std::min(text_size.width + 4, width - left),
-                              std::min(box_height, height - top));
-    cv::rectangle(canvas, background, colour, cv::FILLED);
-    cv::putText(canvas, caption, cv::Point(left + 2, top + text_size.height + 2), font_face, style.font_scale,
-                text_colour_on(colour), text_thickness, cv::LINE_AA);
+std::string track_caption(const track::Track& track, const AnnotationStyle& style) {
+  Detection detection;
+  detection.class_id = track.class_id;
+  detection.label = track.label;
+  detection.score = track.score;
+  std::string caption = detection_caption(detection, style);
+  if (style.show_track_id) caption += " #" + std::to_string(track.id);
+  return caption;
+}
+
+std::string line_caption(const std::string& name, const track::LineCounts* counts) {
+  if (!counts) return name;
+  return name + " in " + std::to_string(counts->in()) + " out " + std::to_string(counts->out());
+}
+
+std::string zone_caption(const std::string& name, const track::ZoneCounts* counts) {
+  if (!counts) return name;
+  return name + " " + std::to_string(counts->occupancy()) + " inside, " + std::to_string(counts->entered()) +
+         " entered";
+}
+
+cv::Scalar line_colour() { return {0, 255, 255}; }  // yellow
+
+cv::Scalar zone_colour(bool occupied) {
+  return occupied ? cv::Scalar(0, 128, 255) : cv::Scalar(255, 255, 0);  // orange when occupied, else cyan
+}
+
+AnnotationLayers annotation_layers(const FrameResult& result) {
+  AnnotationLayers layers;
+  layers.detections = result.detections;
+  layers.tracks = result.tracks;
+  layers.analytics = result.analytics;
+  layers.counts = result.counts;
+  if (result.frame) layers.source_size = result.frame->image.size();
+  return layers;
+}
+
+void draw_annotations(cv::Mat& canvas, const AnnotationLayers& layers, const AnnotationStyle& style) {
+  if (canvas.empty()) return;
+  const Scale scale = scale_between(layers.source_size, canvas);
+  if (style.show_analytics && layers.analytics) {
+    for (std::size_t index = 0; index < layers.analytics->zones.size(); ++index) {
+      const auto& zone = layers.analytics->zones[index];
+      draw_zone(canvas, zone, find_zone(layers.counts, zone.name, index), scale, style);
+    }
+    for (std::size_t index = 0; index < layers.analytics->lines.size(); ++index) {
+      const auto& line = layers.analytics->lines[index];
+      draw_counting_line(canvas, line, find_line(layers.counts, line.name, index), scale, style);
+    }
+  }
+  std::string caption;
+  // Detections that no track reports (tentative, or below the tracker's thresholds).
+  for (std::size_t index = 0; index < layers.detections.size(); ++index) {
+    const bool tracked = std::any_of(layers.tracks.begin(), layers.tracks.end(), [index](const track::Track& track) {
+      return track.detection_index == static_cast<int>(index);
+    });
+    if (tracked) continue;
+    const Detection& detection = layers.detections[index];
+    if (style.show_label) caption = detection_caption(detection, style);
+    draw_box(canvas, detection.x1, detection.y1, detection.x2, detection.y2, scale, class_colour(detection.class_id),
+             false, style.show_label ? &caption : nullptr, style);
+  }
+  for (const track::Track& track : layers.tracks) {
+    if (style.show_label) caption = track_caption(track, style);
+    draw_box(canvas, track.box.x1, track.box.y1, track.box.x2, track.box.y2, scale, class_colour(track.class_id),
+             track.predicted, style.show_label ? &caption : nullptr, style);
   }
 }
 
@@ -96,6 +292,12 @@ void copy_and_annotate(const cv::Mat& source, std::span<const Detection> detecti
   // encoder buffer is filled in place.
   source.copyTo(destination);
   draw_detections(destination, detections, style);
+}
+
+void copy_and_annotate(const cv::Mat& source, const AnnotationLayers& layers, cv::Mat& destination,
+                       const AnnotationStyle& style) {
+  source.copyTo(destination);
+  draw_annotations(destination, layers, style);
 }
 
 }  // namespace detflow

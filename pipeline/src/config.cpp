@@ -588,6 +588,13 @@ std::vector<Entry> build_registry() {
       "grid strides of the output levels, smallest first (yolov5, yolox, yolov8, nanodet); [] infers them",
       [](auto& config) -> auto& { return config.model.decoder.strides; }));
 
+  // detection
+  add(integer_entry<int>(
+      "detection.interval", 1, 1000, "",
+      "run the detector on every N-th frame; the tracker predicts the frames between (needs tracking; "
+      "--detection-interval implies it)",
+      [](auto& config) -> auto& { return config.detection.interval; }));
+
   // engine
   add(text_entry(
       "engine.backend", "auto | onnxruntime | opencv",
@@ -842,7 +849,8 @@ std::vector<Entry> build_registry() {
       [](auto& config) -> auto& { return config.tracking.analytics.line_min_frames; }));
   add(number_entry(
       "analytics.line_hysteresis", 0, 1, "none",
-      "band around a line, as a fraction of the box height, that counts for neither side",
+      "half-width of the band around a line that counts for neither side, as a fraction of the box's extent "
+      "across the line (its width for a vertical line, its height for a horizontal one)",
       [](auto& config) -> auto& { return config.tracking.analytics.line_hysteresis; }));
   add(integer_entry<int>(
       "analytics.zone_min_frames", 1, 1000, "", "detections inside (outside) a zone before it is entered (left)",
@@ -993,8 +1001,8 @@ const std::vector<ConfigKey>& config_keys() {
 }
 
 const std::vector<std::string>& config_sections() {
-  static const std::vector<std::string> sections{"source", "model", "engine",   "pipeline", "sinks",
-                                                 "http",   "mqtt",  "tracking", "analytics"};
+  static const std::vector<std::string> sections{"source", "model", "detection", "engine",   "pipeline",
+                                                 "sinks",  "http",  "mqtt",      "tracking", "analytics"};
   return sections;
 }
 
@@ -1165,6 +1173,11 @@ void validate_for_run(const Config& config) {
   if (config.source.uri.empty()) {
     throw Error("no source: set source.uri in the configuration or pass --source (a file, folder, camera or URL)");
   }
+  if (!config.tracking.enabled && config.detection.interval > 1) {
+    throw Error("detection.interval = " + std::to_string(config.detection.interval) +
+                " needs tracking (it predicts the frames the detector skips): set tracking.enabled: true, pass "
+                "--track, or set detection.interval: 1");
+  }
   if (!config.tracking.enabled) {
     const char* needs_tracking = !config.sinks.mot.empty()                  ? "sinks.mot"
                                  : !config.sinks.events.empty()             ? "sinks.events"
@@ -1233,6 +1246,7 @@ PipelineSettings to_pipeline_settings(const Config& config) {
   settings.tracking = config.tracking.enabled;
   settings.tracker = config.tracking.tracker;
   settings.analytics = config.tracking.analytics;
+  settings.detection_interval = config.detection.interval;
   return settings;
 }
 

@@ -31,7 +31,8 @@ double milliseconds_since(Clock::time_point start) {
 // mailbox only while no slot is free, so a released slot always serves it first.
 class FrameLimiter {
  public:
-  explicit FrameLimiter(int slots) {
+  FrameLimiter(int slots, int detection_interval)
+      : detection_interval_(static_cast<std::uint64_t>(detection_interval)) {
     jobs_.reserve(static_cast<std::size_t>(slots));
     for (int slot = 0; slot < slots; ++slot) {
       jobs_.push_back(std::make_unique<FrameJob>());
@@ -103,6 +104,7 @@ class FrameLimiter {
     job->result.times = {};
     job->result.failed = false;
     job->result.failure.clear();
+    job->result.detector_ran = detection_interval_ <= 1 || job->sequence % detection_interval_ == 0;
     return job;
   }
 
@@ -113,6 +115,7 @@ class FrameLimiter {
   FramePtr waiting_;
   std::uint64_t next_sequence_ = 0;
   bool abandoned_ = false;
+  const std::uint64_t detection_interval_;
 };
 
 // Per-frame failures can repeat every frame (a broken stream, a model that rejects every
@@ -202,9 +205,13 @@ void finish_sinks(std::span<Sink* const> sinks, RunControl* control) {
 
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,
-                                std::atomic<bool>& stop_requested, const std::function<void(FrameResult&)>& in_order) {
+                                std::atomic<bool>& stop_requested, const std::function<void(FrameResult&)>& in_order,
+                                const std::function<bool(FrameResult&)>& at_end) {
   if (settings.max_in_flight < 1) {
     throw Error("max_in_flight " + std::to_string(settings.max_in_flight) + " is invalid (expected >= 1)");
+  }
+  if (settings.detection_interval < 1) {
+    throw Error("detection interval " + std::to_string(settings.detection_interval) + " is invalid (expected >= 1)");
   }
   const int workers = processor.inference_workers();
   if (workers < 1) throw Error("inference workers " + std::to_string(workers) + " is invalid (expected >= 1)");
@@ -227,7 +234,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   statistics.start();
 
   RunControl control(source, stop_requested);
-  FrameLimiter limiter(settings.max_in_flight);
+  FrameLimiter limiter(settings.max_in_flight, settings.detection_interval);
   FailureLog failure_log;
   oneapi::tbb::concurrent_queue<int> idle_workers;
   for (int worker = 0; worker < workers; ++worker) idle_workers.push(worker);
@@ -236,7 +243,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   // the order, and reaches the sinks marked failed so counts and ordering stay whole.
   const auto run_stage = [&](FrameJob& job, const char* stage, LatencyRecorder& latency, double& stage_ms,
                              const std::function<void()>& work) {
-    if (job.result.failed) return;
+    if (job.result.failed || !job.result.detector_ran) return;  // skipped frames record no latency
     const auto start = Clock::now();
     try {
       work();
@@ -279,6 +286,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
       statistics.frames_failed.fetch_add(1);
     } else {
       statistics.frames_processed.fetch_add(1);
+      if (result.detector_ran) statistics.frames_detected.fetch_add(1);
       statistics.detections.fetch_add(static_cast<std::int64_t>(result.detections.size()));
     }
     statistics.capture_to_output.record(milliseconds_since(result.frame->captured));
@@ -289,6 +297,7 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
     job.result.tracks.clear();
     job.result.events.clear();
     job.result.counts = nullptr;
+    job.result.analytics = nullptr;
     if (!in_order || job.result.failed || control.fatal()) return;
     try {
       in_order(job.result);
@@ -405,6 +414,28 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
       graph.wait_for_all();
     } catch (...) {
       spdlog::error("flow graph failed again while draining");
+    }
+  }
+
+  // The end of the stream for the in-order step (tracking: every live track ends), delivered
+  // like a frame before the sinks finish so event outputs are complete.
+  if (at_end && !control.fatal()) {
+    FrameResult end;
+    bool has_events = false;
+    try {
+      has_events = at_end(end);
+    } catch (const std::exception& error) {
+      spdlog::warn("end of stream: {}", error.what());
+    }
+    end.frame.reset();
+    for (Sink* sink : opened) {
+      if (!has_events) break;
+      try {
+        sink->consume(end);  // a stop request changes nothing now
+      } catch (const std::exception& error) {
+        control.fail("sink " + sink->name() + ": " + error.what(), RunFailureKind::sink);
+        break;
+      }
     }
   }
 

@@ -48,6 +48,10 @@ struct FlowGraphSettings {
   int max_in_flight = 2;        // K >= 1
   bool live = false;            // live: drop the waiting frame when K are busy; file: wait
   std::int64_t max_frames = 0;  // stop after this many frames read; 0 = no limit
+  // >= 1: the stages run on frames whose admission sequence is a multiple of it; the others
+  // skip preprocess, infer and postprocess (FrameResult::detector_ran = false) but still go
+  // through the in-order step and the sinks, in order.
+  int detection_interval = 1;
 };
 
 struct FlowGraphOutcome {
@@ -65,9 +69,14 @@ struct FlowGraphOutcome {
 // `in_order` (tracking) is the serial step between the sequencer and the sinks: called in
 // frame order, from one thread at a time, for frames that did not fail; empty: none. What it
 // throws fails that frame only.
+// `at_end` (tracking) is called once after the last frame has left the graph and before the
+// sinks finish, unless the run failed fatally; when it returns true, the result it filled
+// (frame null: the end-of-stream result of frame.h) is given to every sink. What it throws is
+// logged and ends nothing else.
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,
                                 std::atomic<bool>& stop_requested,
-                                const std::function<void(FrameResult&)>& in_order = {});
+                                const std::function<void(FrameResult&)>& in_order = {},
+                                const std::function<bool(FrameResult&)>& at_end = {});
 
 }  // namespace detflow::detail

@@ -33,7 +33,7 @@ class ImageFolderSink final : public Sink {
   bool consume(const FrameResult& result) override {
     std::lock_guard lock(mutex_);
     if (finished_ || !result.frame || result.frame->image.empty()) return true;
-    copy_and_annotate(result.frame->image, result.detections, canvas_, style_);
+    copy_and_annotate(result.frame->image, annotation_layers(result), canvas_, style_);
     const std::filesystem::path path = folder_ / file_name(*result.frame);
     bool written = false;
     std::string reason = "the encoder failed (disk full or unwritable folder?)";

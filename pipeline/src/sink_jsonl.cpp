@@ -65,6 +65,7 @@ class JsonLinesSink final : public Sink {
     std::lock_guard lock(mutex_);
     if (finished_) return true;
     if (!failure_.empty()) throw Error(failure_);
+    if (!result.frame) return true;  // the end-of-stream result (frame.h): no frame to describe
     line_ = to_line(result);
     line_ += '\n';
     if (options_.rotate_bytes > 0 && bytes_in_file_ > 0 && bytes_in_file_ + line_.size() > options_.rotate_bytes) {
@@ -143,6 +144,7 @@ class JsonLinesSink final : public Sink {
       detections.push_back(std::move(item));
     }
     record["detections"] = std::move(detections);
+    if (!result.detector_ran) record["detector_ran"] = false;  // detection interval: boxes predicted
     if (result.failed) {
       record["failed"] = true;
       record["reason"] = result.failure;

@@ -132,12 +132,12 @@ class VideoSink final : public Sink {
       fail("cannot map a frame buffer");
     }
     if (direct_i420_) {
-      draw_into(bgr, result.detections, annotated_);
+      draw_into(bgr, result, annotated_);
       cv::Mat planes(height_ * 3 / 2, width_, CV_8UC1, map.data);
       cv::cvtColor(annotated_, planes, cv::COLOR_BGR2YUV_I420);
     } else {
       cv::Mat target(height_, width_, CV_8UC3, map.data, stride_);
-      draw_into(bgr, result.detections, target);
+      draw_into(bgr, result, target);
     }
     gst_buffer_unmap(buffer, &map);
 
@@ -282,23 +282,16 @@ class VideoSink final : public Sink {
     return bgr;
   }
 
-  void draw_into(const cv::Mat& bgr, const std::vector<Detection>& detections, cv::Mat& target) {
+  void draw_into(const cv::Mat& bgr, const FrameResult& result, cv::Mat& target) {
+    const AnnotationLayers layers = annotation_layers(result);
     if (bgr.cols == width_ && bgr.rows == height_) {
-      copy_and_annotate(bgr, detections, target, style_);
+      copy_and_annotate(bgr, layers, target, style_);
       return;
     }
-    // A frame of another size (image folders): fit it to the video and move the boxes along.
+    // A frame of another size (image folders): fit it to the video; the drawing scales the
+    // boxes, lines and zones from the frame's size to the video's.
     cv::resize(bgr, target, target.size(), 0, 0, cv::INTER_AREA);
-    const float scale_x = static_cast<float>(width_) / static_cast<float>(bgr.cols);
-    const float scale_y = static_cast<float>(height_) / static_cast<float>(bgr.rows);
-    scaled_detections_.assign(detections.begin(), detections.end());
-    for (Detection& detection : scaled_detections_) {
-      detection.x1 *= scale_x;
-      detection.x2 *= scale_x;
-      detection.y1 *= scale_y;
-      detection.y2 *= scale_y;
-    }
-    draw_detections(target, scaled_detections_, style_);
+    draw_annotations(target, layers, style_);
   }
 
   const std::filesystem::path path_;
@@ -318,7 +311,6 @@ class VideoSink final : public Sink {
   std::int64_t frames_pushed_ = 0;
   bool finished_ = false;
   std::string failure_;
-  std::vector<Detection> scaled_detections_;
 };
 
 }  // namespace

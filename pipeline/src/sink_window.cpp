@@ -41,7 +41,7 @@ class WindowSink final : public Sink {
 
   bool consume(const FrameResult& result) override {
     if (!result.frame || result.frame->image.empty()) return !quit_requested_.load();
-    copy_and_annotate(result.frame->image, result.detections, annotated_, style_);
+    copy_and_annotate(result.frame->image, annotation_layers(result), annotated_, style_);
     std::lock_guard lock(mutex_);
     if (!failure_.empty()) throw Error(failure_);
     if (quit_requested_.load()) return false;

@@ -36,12 +36,42 @@ nlohmann::json latency_json(const LatencySummary& summary) {
           {"p95_ms", summary.p95_ms}, {"p99_ms", summary.p99_ms},   {"max_ms", summary.max_ms}};
 }
 
+std::string class_name(const std::string& label, int class_id) {
+  return label.empty() ? "class_" + std::to_string(class_id) : label;
+}
+
 std::string latency_row(const std::string& name, const LatencySummary& summary) {
   std::ostringstream row;
   row << std::fixed << std::setprecision(2) << "  " << std::left << std::setw(18) << name << std::right << std::setw(8)
       << summary.count << std::setw(10) << summary.mean_ms << std::setw(10) << summary.p50_ms << std::setw(10)
       << summary.p95_ms << std::setw(10) << summary.p99_ms << std::setw(10) << summary.max_ms << "\n";
   return row.str();
+}
+
+// "line door: in 3, out 2 (person: in 3, out 1; car: in 0, out 1)" and
+// "zone bench: occupancy 1, entered 4 (person: occupancy 1, entered 4)", one per line / zone.
+std::string counts_text(const track::CountsSnapshot& counts) {
+  std::ostringstream text;
+  for (const auto& line : counts.lines) {
+    text << "line " << line.name << ": in " << line.in() << ", out " << line.out();
+    const char* separator = " (";
+    for (const auto& entry : line.classes) {
+      text << separator << class_name(entry.label, entry.class_id) << ": in " << entry.in << ", out " << entry.out;
+      separator = "; ";
+    }
+    text << (line.classes.empty() ? "" : ")") << "\n";
+  }
+  for (const auto& zone : counts.zones) {
+    text << "zone " << zone.name << ": occupancy " << zone.occupancy() << ", entered " << zone.entered();
+    const char* separator = " (";
+    for (const auto& entry : zone.classes) {
+      text << separator << class_name(entry.label, entry.class_id) << ": occupancy " << entry.occupancy << ", entered "
+           << entry.entered;
+      separator = "; ";
+    }
+    text << (zone.classes.empty() ? "" : ")") << "\n";
+  }
+  return text.str();
 }
 
 }  // namespace
@@ -109,6 +139,7 @@ Statistics StatisticsRecorder::snapshot() const {
   Statistics statistics;
   statistics.frames_read = frames_read.load();
   statistics.frames_processed = frames_processed.load();
+  statistics.frames_detected = frames_detected.load();
   statistics.frames_dropped = frames_dropped.load();
   statistics.frames_failed = frames_failed.load();
   statistics.frames_corrupt = frames_corrupt.load();
@@ -146,18 +177,21 @@ std::int64_t peak_resident_kb() {
 nlohmann::json Statistics::to_json() const {
   nlohmann::json stage_json = nlohmann::json::object();
   for (const auto& [name, summary] : stages) stage_json[name] = latency_json(summary);
-  return {{"frames_read", frames_read},
-          {"frames_processed", frames_processed},
-          {"frames_dropped", frames_dropped},
-          {"frames_failed", frames_failed},
-          {"frames_corrupt", frames_corrupt},
-          {"frames_total", frames_total},
-          {"detections", detections},
-          {"elapsed_s", elapsed_s},
-          {"fps", fps},
-          {"stages", stage_json},
-          {"capture_to_output", latency_json(capture_to_output)},
-          {"peak_resident_kb", peak_resident_kb}};
+  nlohmann::json json = {{"frames_read", frames_read},
+                         {"frames_processed", frames_processed},
+                         {"frames_detected", frames_detected},
+                         {"frames_dropped", frames_dropped},
+                         {"frames_failed", frames_failed},
+                         {"frames_corrupt", frames_corrupt},
+                         {"frames_total", frames_total},
+                         {"detections", detections},
+                         {"elapsed_s", elapsed_s},
+                         {"fps", fps},
+                         {"stages", stage_json},
+                         {"capture_to_output", latency_json(capture_to_output)},
+                         {"peak_resident_kb", peak_resident_kb}};
+  if (counts) json["counts"] = track::to_json(*counts);
+  return json;
 }
 
 std::string Statistics::to_text() const {
@@ -165,7 +199,11 @@ std::string Statistics::to_text() const {
   text << std::fixed << std::setprecision(2);
   text << "frames: " << frames_read << " read, " << frames_processed << " processed, " << frames_dropped << " dropped, "
        << frames_failed << " failed, " << frames_corrupt << " corrupt\n";
-  text << "detections: " << detections << "\n";
+  text << "detections: " << detections;
+  if (frames_detected > 0 && frames_detected != frames_processed) {
+    text << " (detector ran on " << frames_detected << " of " << frames_processed << " frames)";
+  }
+  text << "\n";
   text << "elapsed: " << elapsed_s << " s, " << fps << " fps\n";
   text << "latency (ms)          count      mean       p50       p95       p99       max\n";
   // Pipeline order rather than the map's alphabetical order.
@@ -180,6 +218,7 @@ std::string Statistics::to_text() const {
   }
   text << latency_row("capture-to-output", capture_to_output);
   text << "peak resident memory: " << (peak_resident_kb + 512) / 1024 << " MiB\n";
+  if (counts) text << counts_text(*counts);
   return text.str();
 }
 

@@ -14,6 +14,13 @@ void LatestFrame::publish(const FrameResult& result) {
     if (closed_) return;
     frame_ = result.frame;
     detections_ = result.detections;  // reuses the vector's capacity from frame to frame
+    tracks_ = result.tracks;
+    analytics_ = result.analytics;
+    if (result.counts != nullptr) {
+      counts_ = *result.counts;
+    } else {
+      counts_.reset();
+    }
     last_frame_time_ = Clock::now();
     sequence_.fetch_add(1, std::memory_order_acq_rel);
   }
@@ -58,6 +65,7 @@ EncodedFramePtr LatestFrame::encode_newest() {
   // Clients that arrive while another encodes wait here, then find its result cached.
   std::lock_guard encoding(encoder_mutex_);
   FramePtr frame;
+  const track::AnalyticsSettings* analytics = nullptr;
   std::int64_t sequence = 0;
   {
     std::lock_guard lock(mutex_);
@@ -65,10 +73,20 @@ EncodedFramePtr LatestFrame::encode_newest() {
     if (encoded_ && encoded_->sequence == sequence) return encoded_;
     frame = frame_;
     canvas_detections_ = detections_;
+    canvas_tracks_ = tracks_;
+    canvas_counts_ = counts_;
+    analytics = analytics_;
   }
   if (!frame || frame->image.empty()) return nullptr;
-  // The frame is shared read-only: draw on this encoder's own canvas.
-  copy_and_annotate(frame->image, canvas_detections_, canvas_, style_);
+  // The frame is shared read-only: draw on this encoder's own canvas, with the same layers as
+  // the video (ids, lines, zones and counts).
+  AnnotationLayers layers;
+  layers.detections = canvas_detections_;
+  layers.tracks = canvas_tracks_;
+  layers.analytics = analytics;
+  layers.counts = canvas_counts_ ? &*canvas_counts_ : nullptr;
+  layers.source_size = frame->image.size();
+  copy_and_annotate(frame->image, layers, canvas_, style_);
   auto encoded = std::make_shared<EncodedFrame>();
   encoded->sequence = sequence;
   encoded->frame_index = frame->index;

@@ -143,6 +143,8 @@ TEST_F(CliBadInput, InvalidFlagValues) {
   expect_one_line_usage_error(run_detflow({"run", "--size", "big", "--print-config"}), "--size big");
   expect_one_line_usage_error(run_detflow({"run", "--engine", "tensorflow", "--print-config"}), "engine.backend");
   expect_one_line_usage_error(run_detflow({"run", "--workers", "x", "--print-config"}), "engine.workers");
+  expect_one_line_usage_error(run_detflow({"run", "--detection-interval", "0", "--print-config"}),
+                              "detection.interval = '0'");
   expect_one_line_usage_error(run_detflow({"run", "--bogus"}), "--bogus");
   expect_one_line_usage_error(run_detflow({}), "subcommand");
 }
@@ -250,6 +252,76 @@ TEST_F(CliRun, FortyFramesGiveAFortyFrameVideoAndFortyJsonLines) {
   const std::string command = "python3 '" + detmatch->string() + "' '" + (folder_ / "out.jsonl").string() + "' '" +
                               (folder_ / "reference-40.jsonl").string() + "' --min-f1 0.99 >/dev/null";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+TEST_F(CliRun, TrackingWithADetectionIntervalCountsAndEndsEveryTrack) {
+  DETFLOW_SHARED_FILE(model, "models/yolox_nano.onnx");
+  DETFLOW_SHARED_FILE(video, "media/vtest.avi");
+  // --detection-interval implies --track; lines and zones are drawn and counted.
+  const auto result = run_detflow({"run",
+                                   "--model",
+                                   model.string(),
+                                   "--source",
+                                   video.string(),
+                                   "--output",
+                                   (folder_ / "out.mp4").string(),
+                                   "--json",
+                                   (folder_ / "out.jsonl").string(),
+                                   "--events",
+                                   (folder_ / "events.jsonl").string(),
+                                   "--stats-json",
+                                   (folder_ / "stats.json").string(),
+                                   "--line",
+                                   "door=300,0,300,576",
+                                   "--zone",
+                                   "z=100,100,400,100,400,400,100,400",
+                                   "--detection-interval",
+                                   "2",
+                                   "--no-display",
+                                   "--max-frames",
+                                   "30"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("line door: in "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("zone z: occupancy "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("(detector ran on 15 of 30 frames)"), std::string::npos) << result.out;
+
+  const auto statistics = nlohmann::json::parse(test::read_text(folder_ / "stats.json"));
+  EXPECT_EQ(statistics["frames_processed"], 30) << statistics.dump();
+  EXPECT_EQ(statistics["frames_detected"], 15) << statistics.dump();
+  ASSERT_TRUE(statistics.contains("counts")) << statistics.dump();
+  EXPECT_EQ(statistics["counts"]["lines"][0]["name"], "door");
+  EXPECT_TRUE(statistics["counts"]["lines"][0].contains("in"));
+  EXPECT_EQ(statistics["counts"]["zones"][0]["name"], "z");
+  EXPECT_TRUE(statistics["counts"]["zones"][0].contains("occupancy"));
+
+  // Every frame has its line; every other one was predicted.
+  std::ifstream lines(folder_ / "out.jsonl");
+  std::string line;
+  int frames = 0, skipped = 0;
+  while (std::getline(lines, line)) {
+    const auto record = nlohmann::json::parse(line);
+    EXPECT_EQ(record["frame"], frames);
+    if (record.value("detector_ran", true)) {
+      EXPECT_EQ(frames % 2, 0) << line;
+    } else {
+      ++skipped;
+      for (const auto& detection : record["detections"]) EXPECT_EQ(detection.value("predicted", false), true) << line;
+    }
+    ++frames;
+  }
+  EXPECT_EQ(frames, 30);
+  EXPECT_EQ(skipped, 15);
+
+  // The events file is complete: every track that started has ended.
+  std::ifstream events(folder_ / "events.jsonl");
+  int starts = 0, ends = 0;
+  while (std::getline(events, line)) {
+    const auto event = nlohmann::json::parse(line);
+    starts += event["type"] == "track_start" ? 1 : 0;
+    ends += event["type"] == "track_end" ? 1 : 0;
+  }
+  EXPECT_GT(starts, 0);
+  EXPECT_EQ(ends, starts);
 }
 
 TEST_F(CliRun, AnnotatedImagesKeepTheirNames) {

@@ -158,7 +158,7 @@ TEST(ConfigErrors, UnknownSectionListsTheSections) {
   Config config;
   const auto message = error_of([&] { merge_config_text(config, "modle:\n  path: x\n", "config b.yaml"); });
   EXPECT_TRUE(contains(message, "unknown section 'modle'")) << message;
-  EXPECT_TRUE(contains(message, "source, model, engine, pipeline, sinks")) << message;
+  EXPECT_TRUE(contains(message, "source, model, detection, engine, pipeline, sinks")) << message;
 }
 
 TEST(ConfigErrors, MalformedYamlNamesTheLine) {
@@ -426,6 +426,43 @@ sinks:
   untracked.source.uri = "v.mp4";
   untracked.sinks.mot = "tracks.txt";
   EXPECT_THROW(validate_for_run(untracked), Error);
+}
+
+TEST(ConfigLoading, DetectionIntervalKey) {
+  Config config;
+  EXPECT_EQ(config.detection.interval, 1);
+  EXPECT_EQ(config_value(config, "detection.interval"), "1");
+  EXPECT_EQ(to_pipeline_settings(config).detection_interval, 1);
+  merge_config_text(config, "detection: {interval: 3}\ntracking: {enabled: true}\n", "interval.yaml");
+  EXPECT_EQ(config.detection.interval, 3);
+  EXPECT_EQ(to_pipeline_settings(config).detection_interval, 3);
+  EXPECT_TRUE(contains(config_to_yaml(config), "detection:\n"));
+  EXPECT_TRUE(contains(config_to_yaml(config), "  interval: 3\n"));
+
+  // Out of range: one line naming the key, the value and what is accepted.
+  for (const char* bad : {"0", "-2", "1001", "two", "1.5"}) {
+    const std::string error =
+        error_of([&] { set_config_value(config, "detection.interval", bad, "--detection-interval"); });
+    EXPECT_TRUE(contains(error, "--detection-interval")) << error;
+    EXPECT_TRUE(contains(error, "detection.interval")) << error;
+    EXPECT_TRUE(contains(error, bad)) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+  EXPECT_EQ(config.detection.interval, 3) << "a refused value changes nothing";
+
+  // More than 1 needs tracking; 1 never does.
+  Config run;
+  run.model.path = "m.onnx";
+  run.source.uri = "v.mp4";
+  run.detection.interval = 2;
+  const std::string error = error_of([&] { validate_for_run(run); });
+  EXPECT_TRUE(contains(error, "detection.interval = 2 needs tracking")) << error;
+  EXPECT_TRUE(contains(error, "--track")) << error;
+  run.tracking.enabled = true;
+  EXPECT_NO_THROW(validate_for_run(run));
+  run.tracking.enabled = false;
+  run.detection.interval = 1;
+  EXPECT_NO_THROW(validate_for_run(run));
 }
 
 }  // namespace

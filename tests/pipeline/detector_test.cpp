@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <mutex>
+#include <set>
 
 #include "detection_match.h"
 #include "detflow/error.h"
@@ -196,6 +199,99 @@ TEST(PipelineRun, TwentyFramesOfVtestMatchTheReference) {
   const test::MatchResult match = test::match_detections(candidate, reference);
   EXPECT_GE(match.f1, 0.99) << match.to_string();
   EXPECT_LE(match.mean_abs_score_diff, 0.01) << match.to_string();
+}
+
+TEST(PipelineRun, DetectionIntervalTwoRunsTheDetectorOnHalfTheFramesAndTracksContinue) {
+  DETFLOW_SHARED_FILE(model, "models/yolox_nano.onnx");
+  DETFLOW_SHARED_FILE(video, "media/vtest.avi");
+  EngineOptions engine_options;
+  engine_options.intra_op_threads = 1;
+  DetectorSetup detector(settings_for(model), engine_options);
+  PipelineSettings settings;
+  settings.workers = 2;
+  settings.max_frames = 30;
+  settings.progress = false;
+  settings.detection_interval = 2;
+  // Without tracking nothing would predict the skipped frames: refused.
+  EXPECT_THROW(
+      { Pipeline refused(detector, open_source({.uri = video.string(), .video_reader = "opencv"}), {}, settings); },
+      Error);
+
+  settings.tracking = true;
+  settings.analytics.lines.push_back(track::parse_line_spec("door=300,0,300,576"));
+  settings.analytics.zones.push_back(track::parse_zone_spec("z=100,100,400,100,400,400,100,400"));
+  auto sink = std::make_unique<CollectingSink>();
+  CollectingSink* collector = sink.get();
+  std::vector<std::unique_ptr<Sink>> sinks;
+  sinks.push_back(std::move(sink));
+  Pipeline pipeline(detector, open_source({.uri = video.string(), .video_reader = "opencv"}), std::move(sinks),
+                    settings);
+  const RunSummary summary = pipeline.run();
+
+  EXPECT_FALSE(summary.failed) << summary.failure;
+  EXPECT_EQ(summary.statistics.frames_processed, 30);
+  EXPECT_EQ(summary.statistics.frames_detected, 15);
+  EXPECT_EQ(summary.statistics.stages.at("inference").count, 15);
+  ASSERT_TRUE(summary.statistics.counts.has_value()) << "lines and zones configured: counts in the statistics";
+  ASSERT_EQ(summary.statistics.counts->lines.size(), 1u);
+  EXPECT_EQ(summary.statistics.counts->lines[0].name, "door");
+  EXPECT_EQ(summary.statistics.counts->zones[0].name, "z");
+  // Every frame in order, then the end-of-stream result.
+  ASSERT_EQ(collector->results.size(), 31u);
+  std::set<std::uint64_t> early_ids, late_ids;
+  std::int64_t starts = 0;
+  for (std::size_t index = 0; index < 30; ++index) {
+    const FrameResult& result = collector->results[index];
+    ASSERT_NE(result.frame, nullptr);
+    EXPECT_EQ(result.frame->index, static_cast<std::int64_t>(index));
+    ASSERT_NE(result.analytics, nullptr);
+    EXPECT_EQ(result.analytics->lines.size(), 1u);
+    const bool detected = index % 2 == 0;
+    EXPECT_EQ(result.detector_ran, detected) << index;
+    if (detected) {
+      EXPECT_FALSE(result.detections.empty()) << index;
+    } else {
+      EXPECT_TRUE(result.detections.empty()) << index;
+      // Tracks are confirmed on their second detected frame (confirm_hits 2): frame 2.
+      if (index >= 3) {
+        EXPECT_FALSE(result.tracks.empty()) << "the people of frame " << index - 1 << " are tracked";
+      }
+      std::set<std::uint64_t> before;
+      for (const auto& track : collector->results[index - 1].tracks) before.insert(track.id);
+      for (const auto& track : result.tracks) {
+        EXPECT_TRUE(track.predicted);
+        EXPECT_EQ(track.detection_index, -1);
+        EXPECT_TRUE(before.count(track.id)) << "a skipped frame continues the tracks it had, id " << track.id;
+        EXPECT_LT(track.box.x1, track.box.x2);
+      }
+    }
+    for (const auto& track : result.tracks) {
+      if (index >= 2 && index <= 6 && !track.predicted) early_ids.insert(track.id);
+      if (index >= 24 && !track.predicted) late_ids.insert(track.id);
+    }
+    for (const auto& event : result.events) starts += event.type == track::EventType::track_start ? 1 : 0;
+  }
+  std::vector<std::uint64_t> continued;
+  std::set_intersection(early_ids.begin(), early_ids.end(), late_ids.begin(), late_ids.end(),
+                        std::back_inserter(continued));
+  EXPECT_GE(continued.size(), 3u) << "people walking through vtest keep their ids across skipped frames";
+
+  // The end of the stream ends every track that started.
+  const FrameResult& end = collector->results.back();
+  EXPECT_EQ(end.frame, nullptr);
+  EXPECT_TRUE(end.tracks.empty());
+  std::int64_t ends = 0;
+  for (std::size_t index = 0; index < collector->results.size(); ++index) {
+    for (const auto& event : collector->results[index].events) {
+      ends += event.type == track::EventType::track_end ? 1 : 0;
+    }
+  }
+  EXPECT_GT(starts, 0);
+  EXPECT_EQ(ends, starts) << "every track that started has ended by the end of the run";
+  for (const auto& event : end.events) {
+    EXPECT_TRUE(event.type == track::EventType::track_end || event.type == track::EventType::zone_exit);
+    EXPECT_EQ(event.frame, 29) << "stamped with the last frame";
+  }
 }
 
 }  // namespace

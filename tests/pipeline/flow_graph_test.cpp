@@ -138,12 +138,18 @@ class RecordingSink final : public Sink {
     if (throw_in_open) throw Error("cannot create " + name_);
   }
   bool consume(const FrameResult& result) override {
+    if (!result.frame) {  // the end-of-stream result
+      end_events.push_back(static_cast<int>(result.events.size()));
+      end_after_finish = end_after_finish || finished > 0;
+      return true;
+    }
     const std::int64_t index = result.frame->index;
     if (index == throw_at) throw Error("disk full while writing frame " + std::to_string(index));
     indices.push_back(index);
     failed.push_back(result.failed);
     failures.push_back(result.failure);
     detection_classes.push_back(result.detections.empty() ? -1 : result.detections.front().class_id);
+    detector_ran.push_back(result.detector_ran);
     observations_.in_flight.fetch_sub(1);
     return index != stop_after;
   }
@@ -155,6 +161,9 @@ class RecordingSink final : public Sink {
   std::vector<bool> failed;
   std::vector<std::string> failures;
   std::vector<int> detection_classes;
+  std::vector<bool> detector_ran;
+  std::vector<int> end_events;    // events of each end-of-stream result received
+  bool end_after_finish = false;  // an end-of-stream result came after finish() (must not)
 
  private:
   std::string name_;
@@ -442,6 +451,159 @@ TEST(FlowGraph, TheInOrderStepSeesFramesInOrderBeforeTheSinks) {
   for (std::size_t position = 0; position < seen.size(); ++position) {
     EXPECT_EQ(seen[position], static_cast<std::int64_t>(position));
     EXPECT_EQ(ids.ids[position], static_cast<std::int64_t>(position) + 1);
+  }
+}
+
+TEST(FlowGraph, DetectionIntervalSkipsTheStagesButEveryFrameReachesTheSinksInOrder) {
+  Observations observations;
+  FakeSource source(31, 0, /*live=*/false);
+  FakeProcessor processor(2, observations);
+  processor.max_inference = 2ms;
+  processor.max_postprocess = 1ms;
+  RecordingSink sink("recorder", observations);
+  std::atomic<bool> stop{false};
+  std::vector<bool> seen_by_step;
+  const auto in_order = [&seen_by_step](FrameResult& result) {
+    seen_by_step.push_back(result.detector_ran);
+    EXPECT_TRUE(result.detector_ran || result.detections.empty());
+  };
+  StatisticsRecorder recorder;
+  const std::vector<Sink*> sinks{&sink};
+  const FlowGraphOutcome outcome = run_flow_graph(
+      source, sinks, processor, {.max_in_flight = 4, .live = false, .max_frames = 0, .detection_interval = 3}, recorder,
+      stop, in_order);
+  const Statistics statistics = recorder.snapshot();
+
+  EXPECT_FALSE(outcome.failed) << outcome.failure;
+  ASSERT_EQ(sink.indices.size(), 31u);
+  ASSERT_EQ(seen_by_step.size(), 31u);
+  for (std::size_t position = 0; position < sink.indices.size(); ++position) {
+    const bool detected = position % 3 == 0;
+    EXPECT_EQ(sink.indices[position], static_cast<std::int64_t>(position));
+    EXPECT_EQ(sink.detector_ran[position], detected) << position;
+    EXPECT_EQ(seen_by_step[position], detected) << position;
+    EXPECT_EQ(sink.detection_classes[position], detected ? static_cast<int>(position) : -1) << position;
+  }
+  EXPECT_EQ(observations.postprocessed.load(), 11);
+  EXPECT_EQ(statistics.frames_processed, 31);
+  EXPECT_EQ(statistics.frames_detected, 11);
+  EXPECT_EQ(statistics.stages.at("inference").count, 11) << "skipped frames record no stage latency";
+  EXPECT_EQ(statistics.stages.at("sinks").count, 31);
+}
+
+TEST(FlowGraph, LiveDropsNeverStarveTheDetectorUnderADetectionInterval) {
+  // The detector's frames are counted over the frames admitted (dense), not the camera's
+  // frame numbers, so dropped frames cannot make it skip more than the interval says.
+  Observations observations;
+  FakeSource source(-1, 400, /*live=*/true);
+  FakeProcessor processor(1, observations);
+  processor.fixed_inference = 8ms;
+  RecordingSink sink("recorder", observations);
+  std::atomic<bool> stop{false};
+  StatisticsRecorder recorder;
+  const std::vector<Sink*> sinks{&sink};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(300ms);
+    stop.store(true);
+    source.stop();
+  });
+  run_flow_graph(source, sinks, processor, {.max_in_flight = 1, .live = true, .max_frames = 0, .detection_interval = 2},
+                 recorder, stop);
+  stopper.join();
+  const Statistics statistics = recorder.snapshot();
+  ASSERT_GT(sink.indices.size(), 10u);
+  EXPECT_GT(statistics.frames_dropped, 0) << "the camera outran the detector";
+  for (std::size_t position = 0; position < sink.detector_ran.size(); ++position) {
+    EXPECT_EQ(sink.detector_ran[position], position % 2 == 0) << position;
+  }
+}
+
+TEST(FlowGraph, AnInvalidDetectionIntervalIsRefused) {
+  Observations observations;
+  FakeSource source(1, 0, false);
+  FakeProcessor processor(1, observations);
+  std::atomic<bool> stop{false};
+  StatisticsRecorder recorder;
+  EXPECT_THROW(
+      run_flow_graph(source, {}, processor,
+                     {.max_in_flight = 1, .live = false, .max_frames = 0, .detection_interval = 0}, recorder, stop),
+      Error);
+}
+
+// The end of the stream (tracking: every live track ends) reaches the sinks as one result
+// without a frame, after the last frame and before finish(), also after a stop request.
+TEST(FlowGraph, TheEndOfStreamResultComesAfterTheLastFrameAndBeforeFinish) {
+  for (const bool stop_early : {false, true}) {
+    Observations observations;
+    FakeSource source(20, 0, /*live=*/false);
+    FakeProcessor processor(2, observations);
+    RecordingSink sink("recorder", observations);
+    if (stop_early) sink.stop_after = 7;  // a clean stop, as a closed window asks
+    std::atomic<bool> stop{false};
+    std::int64_t last_frame_seen = -1;
+    int calls = 0;
+    const auto in_order = [&last_frame_seen](FrameResult& result) { last_frame_seen = result.frame->index; };
+    const auto at_end = [&](FrameResult& result) {
+      ++calls;
+      EXPECT_EQ(result.frame, nullptr);
+      track::Event event;
+      event.type = track::EventType::track_end;
+      event.frame = last_frame_seen;
+      result.events.assign(2, event);
+      return true;
+    };
+    StatisticsRecorder recorder;
+    const std::vector<Sink*> sinks{&sink};
+    const FlowGraphOutcome outcome =
+        run_flow_graph(source, sinks, processor, {.max_in_flight = 3, .live = false, .max_frames = 0}, recorder, stop,
+                       in_order, at_end);
+    EXPECT_FALSE(outcome.failed) << outcome.failure;
+    EXPECT_EQ(outcome.stopped_by_request, stop_early);
+    EXPECT_EQ(calls, 1);
+    ASSERT_EQ(sink.end_events, std::vector<int>{2}) << "one end-of-stream result with its events";
+    EXPECT_FALSE(sink.end_after_finish);
+    EXPECT_EQ(sink.finished, 1);
+    EXPECT_EQ(recorder.snapshot().frames_processed, static_cast<std::int64_t>(sink.indices.size()))
+        << "the end-of-stream result is not a frame";
+    if (!stop_early) {
+      EXPECT_EQ(sink.indices.size(), 20u);
+    }
+  }
+}
+
+TEST(FlowGraph, NoEndOfStreamResultWhenNothingEndedOrTheRunFailed) {
+  // Nothing to tell: at_end returns false.
+  {
+    Observations observations;
+    FakeSource source(5, 0, false);
+    FakeProcessor processor(1, observations);
+    RecordingSink sink("recorder", observations);
+    std::atomic<bool> stop{false};
+    StatisticsRecorder recorder;
+    const std::vector<Sink*> sinks{&sink};
+    run_flow_graph(source, sinks, processor, {.max_in_flight = 2, .live = false, .max_frames = 0}, recorder, stop, {},
+                   [](FrameResult&) { return false; });
+    EXPECT_TRUE(sink.end_events.empty());
+    EXPECT_EQ(sink.indices.size(), 5u);
+  }
+  // A sink failed: the run is over, at_end is not even asked.
+  {
+    Observations observations;
+    FakeSource source(20, 0, false);
+    FakeProcessor processor(1, observations);
+    RecordingSink sink("recorder", observations);
+    sink.throw_at = 4;
+    std::atomic<bool> stop{false};
+    StatisticsRecorder recorder;
+    int calls = 0;
+    const std::vector<Sink*> sinks{&sink};
+    const FlowGraphOutcome outcome =
+        run_flow_graph(source, sinks, processor, {.max_in_flight = 2, .live = false, .max_frames = 0}, recorder, stop,
+                       {}, [&calls](FrameResult&) { return ++calls > 0; });
+    EXPECT_TRUE(outcome.failed);
+    EXPECT_EQ(calls, 0);
+    EXPECT_TRUE(sink.end_events.empty());
+    EXPECT_EQ(sink.finished, 1);
   }
 }
 

@@ -1,5 +1,6 @@
 // Annotation: the shared frame is never touched, boxes land where the detections say,
-// colours are stable per class, odd boxes are harmless.
+// colours are stable per class, odd boxes are harmless; with tracking, ids in the captions,
+// predicted boxes dashed, lines and zones where they are configured, with their counts.
 #include <cmath>
 #include <limits>
 
@@ -89,6 +90,201 @@ TEST(Annotate, BoxesOutsideTheImageOrNotFiniteAreHarmless) {
   EXPECT_NO_THROW(draw_detections(canvas, detections));
   cv::Mat empty;
   EXPECT_NO_THROW(draw_detections(empty, detections));
+}
+
+cv::Vec3b bgr(const cv::Scalar& colour) {
+  return {static_cast<uchar>(colour[0]), static_cast<uchar>(colour[1]), static_cast<uchar>(colour[2])};
+}
+
+track::Track tracked(std::uint64_t id, float x1, float y1, float x2, float y2, int detection_index,
+                     bool predicted = false) {
+  track::Track track;
+  track.id = id;
+  track.box = {x1, y1, x2, y2};
+  track.score = 0.87f;
+  track.class_id = 0;
+  track.label = "person";
+  track.detection_index = detection_index;
+  track.predicted = predicted;
+  track.state = predicted ? track::TrackState::lost : track::TrackState::confirmed;
+  return track;
+}
+
+// One vertical line "door" at x = 100 and one square zone "bench" from (20, 40) to (60, 80).
+track::AnalyticsSettings door_and_bench() {
+  track::AnalyticsSettings settings;
+  settings.lines.push_back(track::parse_line_spec("door=100,0,100,159"));
+  settings.zones.push_back(track::parse_zone_spec("bench=20,40,60,40,60,80,20,80"));
+  return settings;
+}
+
+track::CountsSnapshot counts_of(std::int64_t in, std::int64_t out, std::int64_t occupancy, std::int64_t entered) {
+  track::CountsSnapshot counts = track::CountsSnapshot::with_names({"door"}, {"bench"});
+  counts.lines[0].classes.push_back({0, "person", in, out});
+  counts.zones[0].classes.push_back({0, "person", occupancy, entered});
+  return counts;
+}
+
+TEST(AnnotateTracking, CaptionsCarryTheTrackId) {
+  EXPECT_EQ(track_caption(tracked(12, 0, 0, 1, 1, 0)), "person 0.87 #12");
+  AnnotationStyle no_ids;
+  no_ids.show_track_id = false;
+  EXPECT_EQ(track_caption(tracked(12, 0, 0, 1, 1, 0), no_ids), "person 0.87");
+  const track::CountsSnapshot counts = counts_of(3, 2, 1, 5);
+  EXPECT_EQ(line_caption("door", &counts.lines[0]), "door in 3 out 2");
+  EXPECT_EQ(line_caption("door", nullptr), "door");
+  EXPECT_EQ(zone_caption("bench", &counts.zones[0]), "bench 1 inside, 5 entered");
+  EXPECT_EQ(zone_caption("bench", nullptr), "bench");
+}
+
+TEST(AnnotateTracking, ATrackedDetectionIsCaptionedWithItsId) {
+  // The same box drawn as a plain detection and as a tracked one: only the caption differs
+  // (it is longer: " #12"), the outline is the same.
+  const std::vector<Detection> detections{box(40, 60, 100, 150, 0, 0.87f, "person")};
+  const std::vector<track::Track> tracks{tracked(12, 40, 60, 100, 150, 0)};
+  cv::Mat plain(160, 200, CV_8UC3, cv::Scalar(0, 0, 0));
+  draw_detections(plain, detections);
+  cv::Mat with_id = cv::Mat::zeros(160, 200, CV_8UC3);
+  AnnotationLayers layers;
+  layers.detections = detections;
+  layers.tracks = tracks;
+  draw_annotations(with_id, layers);
+  EXPECT_EQ(with_id.at<cv::Vec3b>(100, 40), bgr(class_colour(0)));
+  EXPECT_EQ(with_id.at<cv::Vec3b>(100, 70), cv::Vec3b(0, 0, 0));
+  const cv::Rect caption_row(0, 40, 200, 20);
+  EXPECT_GT(changed_pixels(with_id(caption_row), plain(caption_row)), 0) << "the id is written in the caption";
+  const cv::Rect below_caption(0, 62, 200, 98);
+  EXPECT_EQ(changed_pixels(with_id(below_caption), plain(below_caption)), 0) << "one box, drawn once";
+}
+
+TEST(AnnotateTracking, PredictedBoxesAreDashedDetectedOnesSolid) {
+  AnnotationStyle style;
+  style.show_label = false;
+  const std::vector<track::Track> tracks{tracked(1, 20, 20, 120, 60, -1, /*predicted=*/true),
+                                         tracked(2, 20, 100, 120, 140, 0)};
+  const std::vector<Detection> detections{box(20, 100, 120, 140, 0, 0.87f, "person")};
+  cv::Mat canvas = cv::Mat::zeros(160, 200, CV_8UC3);
+  AnnotationLayers layers;
+  layers.detections = detections;
+  layers.tracks = tracks;
+  draw_annotations(canvas, layers, style);
+  int dashed_on = 0, solid_on = 0;
+  for (int x = 22; x < 118; ++x) {
+    dashed_on += canvas.at<cv::Vec3b>(20, x) == bgr(class_colour(0)) ? 1 : 0;
+    solid_on += canvas.at<cv::Vec3b>(100, x) == bgr(class_colour(0)) ? 1 : 0;
+  }
+  EXPECT_EQ(solid_on, 96);
+  EXPECT_GT(dashed_on, 30) << "dashes";
+  EXPECT_LT(dashed_on, 80) << "and gaps";
+}
+
+TEST(AnnotateTracking, LinesAndZonesAreDrawnWhereConfiguredWithTheirCounts) {
+  const track::AnalyticsSettings analytics = door_and_bench();
+  const track::CountsSnapshot counts = counts_of(3, 2, 0, 5);
+  cv::Mat canvas = cv::Mat::zeros(160, 200, CV_8UC3);
+  AnnotationLayers layers;
+  layers.analytics = &analytics;
+  layers.counts = &counts;
+  draw_annotations(canvas, layers);
+  // The line: its whole length at x = 100, nothing a few pixels beside it (away from the arrow
+  // and the caption).
+  for (int y : {40, 120, 150}) {
+    EXPECT_EQ(canvas.at<cv::Vec3b>(y, 100), bgr(line_colour())) << y;
+    EXPECT_EQ(canvas.at<cv::Vec3b>(y, 94), cv::Vec3b(0, 0, 0)) << y;
+  }
+  // The arrow at its middle points to the "in" side: (dy, -dx) = +x for a line drawn downwards.
+  EXPECT_NE(canvas.at<cv::Vec3b>(79, 108), cv::Vec3b(0, 0, 0));
+  EXPECT_EQ(canvas.at<cv::Vec3b>(79, 92), cv::Vec3b(0, 0, 0));
+  // The caption next to the line's start: drawn text on the line's colour.
+  const cv::Mat caption = canvas(cv::Rect(104, 4, 60, 14));
+  EXPECT_GT(changed_pixels(caption, cv::Mat::zeros(caption.size(), CV_8UC3)), 300);
+  // The zone: its outline in the empty-zone colour, its inside untouched below the caption.
+  EXPECT_EQ(canvas.at<cv::Vec3b>(80, 40), bgr(zone_colour(false)));
+  EXPECT_EQ(canvas.at<cv::Vec3b>(70, 20), bgr(zone_colour(false)));
+  EXPECT_EQ(canvas.at<cv::Vec3b>(75, 40), cv::Vec3b(0, 0, 0));
+
+  // Occupied: the outline changes colour; the caption's text changes with the counts.
+  const track::CountsSnapshot occupied = counts_of(3, 2, 1, 6);
+  cv::Mat second = cv::Mat::zeros(160, 200, CV_8UC3);
+  layers.counts = &occupied;
+  draw_annotations(second, layers);
+  EXPECT_EQ(second.at<cv::Vec3b>(80, 40), bgr(zone_colour(true)));
+  EXPECT_NE(zone_colour(true), zone_colour(false));
+
+  // show_analytics = false draws none of it.
+  AnnotationStyle without;
+  without.show_analytics = false;
+  cv::Mat third = cv::Mat::zeros(160, 200, CV_8UC3);
+  draw_annotations(third, layers, without);
+  EXPECT_EQ(cv::countNonZero(third.reshape(1)), 0);
+}
+
+TEST(AnnotateTracking, CoordinatesAreScaledFromTheSourceSize) {
+  // A source of 400x320 drawn on a 200x160 canvas: the line at x = 200 lands at x = 100.
+  track::AnalyticsSettings analytics;
+  analytics.lines.push_back(track::parse_line_spec("door=200,0,200,319"));
+  const std::vector<Detection> detections{box(20, 40, 100, 200)};
+  cv::Mat canvas = cv::Mat::zeros(160, 200, CV_8UC3);
+  AnnotationLayers layers;
+  layers.detections = detections;
+  layers.analytics = &analytics;
+  layers.source_size = cv::Size(400, 320);
+  AnnotationStyle style;
+  style.show_label = false;
+  draw_annotations(canvas, layers, style);
+  EXPECT_EQ(canvas.at<cv::Vec3b>(120, 100), bgr(line_colour()));
+  EXPECT_EQ(canvas.at<cv::Vec3b>(60, 10), bgr(class_colour(0))) << "box left edge at 20 / 2";
+  EXPECT_EQ(canvas.at<cv::Vec3b>(60, 30), cv::Vec3b(0, 0, 0));
+}
+
+TEST(AnnotateTracking, TheLayersOfAResultAreItsOwn) {
+  const FramePtr frame = test::make_test_frame(0, 64, 48);
+  FrameResult result = test::make_result(frame, {box(1, 2, 3, 4)});
+  result.tracks.push_back(tracked(7, 1, 2, 3, 4, 0));
+  const track::AnalyticsSettings analytics = door_and_bench();
+  const track::CountsSnapshot counts = counts_of(0, 0, 0, 0);
+  result.analytics = &analytics;
+  result.counts = &counts;
+  const AnnotationLayers layers = annotation_layers(result);
+  EXPECT_EQ(layers.detections.size(), 1u);
+  EXPECT_EQ(layers.tracks.size(), 1u);
+  EXPECT_EQ(layers.analytics, &analytics);
+  EXPECT_EQ(layers.counts, &counts);
+  EXPECT_EQ(layers.source_size, cv::Size(64, 48));
+  cv::Mat canvas;
+  copy_and_annotate(frame->image, layers, canvas);
+  EXPECT_EQ(canvas.size(), frame->image.size());
+}
+
+TEST(AnnotateTracking, OddGeometryIsHarmlessAndDrawingDoesNotGrowMemory) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  track::AnalyticsSettings analytics;
+  track::LineSettings line;
+  line.name = "odd";
+  line.start = {nan, 0};
+  line.end = {1, 1};
+  analytics.lines.push_back(line);
+  track::LineSettings far;
+  far.name = "far";
+  far.start = {-1e9f, -1e9f};
+  far.end = {1e9f, 1e9f};
+  analytics.lines.push_back(far);
+  track::ZoneSettings zone;
+  zone.name = "z";
+  zone.polygon = {{0, 0}, {1e9f, 0}, {0, nan}};
+  analytics.zones.push_back(zone);
+  const std::vector<track::Track> tracks{tracked(1, nan, 0, 5, 5, -1, true), tracked(2, -50, -50, 500, 500, -1, true)};
+  cv::Mat canvas = cv::Mat::zeros(40, 50, CV_8UC3);
+  AnnotationLayers layers;
+  layers.tracks = tracks;
+  layers.analytics = &analytics;
+  EXPECT_NO_THROW(draw_annotations(canvas, layers));
+  cv::Mat empty;
+  EXPECT_NO_THROW(draw_annotations(empty, layers));
+  // The canvas is drawn into in place, frame after frame.
+  const uchar* data = canvas.data;
+  for (int frame = 0; frame < 50; ++frame) draw_annotations(canvas, layers);
+  EXPECT_EQ(canvas.data, data);
 }
 
 }  // namespace

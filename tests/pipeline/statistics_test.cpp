@@ -84,6 +84,48 @@ TEST(Statistics, SnapshotReportsCountersRatesAndMemory) {
   EXPECT_NE(first.to_line().find("p95 latency"), std::string::npos);
 }
 
+TEST(StatisticsReport, CountsOfLinesAndZonesWhenAnalyticsAreOn) {
+  Statistics statistics;
+  statistics.frames_processed = 10;
+  EXPECT_FALSE(statistics.to_json().contains("counts")) << "no lines or zones, no counts";
+  EXPECT_EQ(statistics.to_text().find("line "), std::string::npos);
+
+  track::CountsSnapshot counts = track::CountsSnapshot::with_names({"door", "gate"}, {"bench"});
+  counts.lines[0].classes.push_back({0, "person", 3, 1});
+  counts.lines[0].classes.push_back({2, "car", 0, 2});
+  counts.zones[0].classes.push_back({0, "person", 1, 4});
+  statistics.counts = counts;
+
+  const nlohmann::json json = statistics.to_json();
+  ASSERT_TRUE(json.contains("counts")) << json.dump();
+  const auto& door = json.at("counts").at("lines").at(0);
+  EXPECT_EQ(door.at("name"), "door");
+  EXPECT_EQ(door.at("in"), 3);
+  EXPECT_EQ(door.at("out"), 3);
+  EXPECT_EQ(door.at("classes").at(1).at("label"), "car");
+  EXPECT_EQ(door.at("classes").at(1).at("out"), 2);
+  EXPECT_EQ(json.at("counts").at("lines").at(1).at("in"), 0) << "a line nobody crossed reports zero";
+  const auto& bench = json.at("counts").at("zones").at(0);
+  EXPECT_EQ(bench.at("occupancy"), 1);
+  EXPECT_EQ(bench.at("entered"), 4);
+
+  const std::string text = statistics.to_text();
+  EXPECT_NE(text.find("line door: in 3, out 3 (person: in 3, out 1; car: in 0, out 2)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("line gate: in 0, out 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("zone bench: occupancy 1, entered 4 (person: occupancy 1, entered 4)\n"), std::string::npos)
+      << text;
+}
+
+TEST(StatisticsReport, FramesTheDetectorSkippedAreReported) {
+  Statistics statistics;
+  statistics.frames_processed = 10;
+  statistics.frames_detected = 10;
+  EXPECT_EQ(statistics.to_text().find("detector ran"), std::string::npos);
+  statistics.frames_detected = 5;
+  EXPECT_NE(statistics.to_text().find("(detector ran on 5 of 10 frames)"), std::string::npos);
+  EXPECT_EQ(statistics.to_json().at("frames_detected"), 5);
+}
+
 TEST(Progress, BarLineAndEstimate) {
   Statistics statistics;
   statistics.frames_total = 200;

@@ -117,6 +117,64 @@ TEST(LineAnalytics, PredictedBoxesAreNoEvidence) {
   }
 }
 
+// Runs of `run` frames alternating between two anchors, `runs` runs in all.
+std::vector<Point> alternate(Point first, Point second, int run, int runs) {
+  std::vector<Point> path;
+  for (int index = 0; index < runs; ++index) path.insert(path.end(), run, index % 2 ? second : first);
+  return path;
+}
+
+TEST(LineAnalytics, TheBandFollowsTheBoxExtentAcrossTheLine) {
+  // Boxes are 40 wide and 100 tall; line_hysteresis 0.2: a band of 8 px either side of a vertical
+  // line (0.2 x width), 20 px either side of a horizontal one (0.2 x height).
+  // A person stepping 15 px (0.375 box widths) across a vertical line and staying crosses.
+  Analytics vertical = make_analytics(one_vertical_line());
+  const auto events = run_path(vertical, alternate({485, 500}, {515, 500}, 10, 2));
+  ASSERT_EQ(events.size(), 1u) << "a step of 0.375 box widths across a vertical line is a crossing";
+  EXPECT_EQ(events[0].direction, Direction::in);
+
+  // The bottom edge jittering 15 px (0.15 box heights) about a horizontal line, in runs longer
+  // than line_min_frames, is noise: bottom edges jitter far more than side edges.
+  AnalyticsSettings settings = one_vertical_line();
+  settings.lines[0] = LineSettings{"floor", {0, 500}, {1000, 500}, {}};
+  Analytics horizontal = make_analytics(settings);
+  EXPECT_TRUE(run_path(horizontal, alternate({300, 485}, {300, 515}, 8, 20)).empty());
+
+  // A diagonal line: the extent is (width + height) / sqrt 2 = 99 px, a band of 19.8 px.
+  settings.lines[0] = LineSettings{"diagonal", {0, 0}, {1000, 1000}, {}};
+  Analytics diagonal = make_analytics(settings);
+  // 12 px from the line either side (within the band): nothing.
+  EXPECT_TRUE(run_path(diagonal, alternate({508.5f, 491.5f}, {491.5f, 508.5f}, 8, 20)).empty());
+  // 28 px either side: one crossing per change of side.
+  EXPECT_EQ(run_path(diagonal, alternate({520, 480}, {480, 520}, 8, 2), 2).size(), 1u);
+}
+
+TEST(LineAnalytics, AnIdentitySwitchOnTheLineIsNotCountedTwice) {
+  // Track 1 crosses and is counted, is lost just past the line, and the same person re-appears
+  // as track 2, first back inside the band, then walking on: the crossing is counted once.
+  Analytics analytics = make_analytics(one_vertical_line());
+  TrackChanges no_changes;
+  std::size_t crossings = 0;
+  std::int64_t frame = 0;
+  for (const Point& anchor : walk(400, 540, 5)) {
+    crossings += analytics.update({track_at(1, anchor.x, anchor.y)}, no_changes, frame, frame / 30.0).size();
+    ++frame;
+  }
+  EXPECT_EQ(crossings, 1u);
+  for (int lost = 0; lost < 5; ++lost, ++frame) {
+    crossings += analytics.update({track_at(1, 545, 500, true)}, no_changes, frame, frame / 30.0).size();
+  }
+  auto path = walk(503, 497, -1);  // re-born on the line, its box still jittering
+  const auto on = walk(505, 700, 5);
+  path.insert(path.end(), on.begin(), on.end());
+  for (const Point& anchor : path) {
+    crossings += analytics.update({track_at(2, anchor.x, anchor.y)}, no_changes, frame, frame / 30.0).size();
+    ++frame;
+  }
+  EXPECT_EQ(crossings, 1u);
+  EXPECT_EQ(analytics.counts().lines.at(0).in(), 1);
+}
+
 TEST(LineAnalytics, CountsOnlyTheConfiguredClasses) {
   AnalyticsSettings settings = one_vertical_line();
   settings.lines[0].classes = {"car"};
@@ -245,6 +303,9 @@ TEST(AnalyticsSettings, BadGeometryAndUnknownClassesAreOneLineErrors) {
   settings = {};
   settings.line_min_frames = 0;
   expect_config_error(settings, "analytics.line_min_frames");
+  settings = {};
+  settings.line_hysteresis = 1.5f;
+  expect_config_error(settings, "analytics.line_hysteresis = 1.5");
   settings = {};
   settings.loiter_seconds = -1;
   expect_config_error(settings, "analytics.loiter_seconds");

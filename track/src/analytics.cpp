@@ -301,7 +301,8 @@ Analytics::TrackState& Analytics::state_for(const Track& track) {
 }
 
 void Analytics::observe_lines(TrackState& state, const Track& track, Point anchor) {
-  const float band_base = std::max(track.box.y2 - track.box.y1, 1.0f) * settings_.line_hysteresis;
+  const double box_width = std::max(track.box.x2 - track.box.x1, 1.0f);
+  const double box_height = std::max(track.box.y2 - track.box.y1, 1.0f);
   for (std::size_t index = 0; index < settings_.lines.size(); ++index) {
     if (!counts_class(line_classes_[index], track.class_id)) continue;
     const LineSettings& line = settings_.lines[index];
@@ -309,7 +310,11 @@ void Analytics::observe_lines(TrackState& state, const Track& track, Point ancho
     const double dx = line.end.x - line.start.x, dy = line.end.y - line.start.y;
     const double length = std::sqrt(dx * dx + dy * dy);
     const double distance = (dx * (anchor.y - line.start.y) - dy * (anchor.x - line.start.x)) / length;
-    if (std::fabs(distance) <= band_base) continue;  // on the line: evidence for neither side
+    // The box's extent across the line, |normal . (width, height)|: its width for a vertical
+    // line, its height for a horizontal one. Box edges jitter in proportion to it (a person's
+    // bottom edge much more than the side edges), so the band does too.
+    const double extent = (std::fabs(dy) * box_width + std::fabs(dx) * box_height) / length;
+    if (std::fabs(distance) <= extent * settings_.line_hysteresis) continue;  // on the line: no side
     const int side = distance < 0 ? -1 : 1;
     if (line_state.side == 0) {
       line_state.side = side;

@@ -4,10 +4,10 @@
 // One key registry (config_keys()) lists every key with its type, default, accepted values
 // and a one-line description. The same table drives loading YAML, setting a key from the
 // command line, validation, `detflow run --print-config` and the help text, so they can
-// never disagree. Keys are "section.name"; the sections are source, model, engine,
-// pipeline and sinks. A YAML file may set any subset; missing keys keep their current
-// value (the default, or what an earlier file set). Relative paths are relative to the
-// current directory, not to the file.
+// never disagree. Keys are "section.name"; the sections are listed by config_sections().
+// A YAML file may set any subset; missing keys keep their current value (the default, or
+// what an earlier file set). Relative paths are relative to the current directory, not to
+// the file.
 //
 // Errors (detflow::Error, one line, starting with the origin: "config FILE" or the
 // command-line flag): unknown section (lists the sections), unknown key (lists the known
@@ -43,6 +43,11 @@ struct EngineConfig {
   // A non-ONNX-Runtime engine checked against ONNX Runtime on the first frame (engine_verify.h):
   // warn logs one warning when they differ, strict refuses to run, off skips the check.
   VerifyMode verify = VerifyMode::warn;
+};
+
+// How often the detector runs (detection.* keys).
+struct DetectionConfig {
+  int interval = 1;  // [1, 1000]: every N-th frame; > 1 needs tracking (validate_for_run)
 };
 
 struct PipelineConfig {
@@ -98,6 +103,7 @@ struct TrackingConfig {
 struct Config {
   SourceSettings source;
   ModelSettings model;  // only the keys in the registry are read or written
+  DetectionConfig detection;
   EngineConfig engine;
   PipelineConfig pipeline;
   SinkSettings sinks;                // video, json, images, display
@@ -118,7 +124,8 @@ struct ConfigKey {
 
 // Every key, grouped by section in a fixed order.
 const std::vector<ConfigKey>& config_keys();
-// "source", "model", "engine", "pipeline", "sinks", "http", "mqtt", "tracking", "analytics".
+// "source", "model", "detection", "engine", "pipeline", "sinks", "http", "mqtt", "tracking",
+// "analytics".
 const std::vector<std::string>& config_sections();
 
 // Applies a YAML file over `config`.
@@ -141,7 +148,8 @@ std::string config_to_yaml(const Config& config);
 std::string config_help();
 
 // Checks that need several keys or the whole configuration before a run: a source and a
-// model are set, workers x threads is sane. Throws detflow::Error.
+// model are set, workers x threads is sane, outputs, analytics and detection.interval > 1
+// have tracking. Throws detflow::Error.
 void validate_for_run(const Config& config);
 
 // Intra-op threads per worker after resolving 0: max(1, cores / workers).

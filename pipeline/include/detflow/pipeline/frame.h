@@ -15,6 +15,7 @@
 #include <opencv2/core.hpp>
 
 #include "detflow/post/detection.h"
+#include "detflow/track/analytics.h"
 #include "detflow/track/event.h"
 #include "detflow/track/tracker.h"
 
@@ -39,19 +40,31 @@ struct StageTimes {
   double queue_ms = 0;  // waiting between stages (capture-to-output minus the stages)
 };
 
+// The end-of-stream result: with tracking, after the last frame and before the sinks finish,
+// the sinks receive one more result whose `frame` is null. It carries the events of the end of
+// the run (track_end of every live track, the zone exits they cause) and the final counts; it
+// has no detections and no tracks. Sinks that draw or write one record per frame skip it
+// (a null `frame` means "no picture"), event sinks write its events.
 struct FrameResult {
-  FramePtr frame;
+  FramePtr frame;                     // null only for the end-of-stream result
   std::vector<Detection> detections;  // source pixels, labels filled, descending score
   StageTimes times;
   bool failed = false;  // a stage failed for this frame (counted; detections empty)
   std::string failure;  // why, when failed
+  // False on frames that PipelineSettings::detection_interval skips: preprocessing, inference
+  // and postprocessing did not run, `detections` is empty and every track is predicted.
+  bool detector_ran = true;
   // With tracking (PipelineSettings::tracking), filled in frame order by the tracking step:
   // this frame's tracks (Track::detection_index points into `detections`; predicted tracks of
-  // briefly lost objects have none), the events this frame caused, and the counts so far
-  // (owned by the tracking step; valid only during Sink::consume). Empty / null without tracking.
+  // briefly lost objects, and every track on a frame the detector skipped, have none), the
+  // events this frame caused, and the counts so far (owned by the tracking step; valid only
+  // during Sink::consume). Empty / null without tracking.
   std::vector<track::Track> tracks;
   std::vector<track::Event> events;
   const track::CountsSnapshot* counts = nullptr;
+  // With tracking: the configured lines and zones (to draw them). Owned by the Pipeline and
+  // constant, so valid for the Pipeline's lifetime; null without tracking.
+  const track::AnalyticsSettings* analytics = nullptr;
 };
 
 }  // namespace detflow

@@ -23,6 +23,9 @@
 // counted as dropped.
 // request_stop() and snapshot() may be called from any thread; request_stop() only sets an
 // atomic flag and calls Source::stop(), so a signal-handling thread may call it.
+// With tracking, the end of the run (end of stream, stop request; not a fatal failure) ends
+// every live track: their track_end events, and the zone exits they cause, reach the sinks in
+// one end-of-stream result (frame.h) before the sinks finish.
 #pragma once
 
 #include <atomic>
@@ -60,6 +63,13 @@ struct PipelineSettings {
   bool tracking = false;
   track::TrackerSettings tracker;
   track::AnalyticsSettings analytics;
+  // The detector runs on every N-th frame that enters the graph (the 1st, the N+1th, ...; as
+  // DeepStream's nvinfer `interval`, which counts the skipped frames: N - 1). The frames between
+  // skip preprocess, inference and postprocess (FrameResult::detector_ran = false): every track
+  // reported on the last detected frame is carried on at its measured velocity, flagged
+  // predicted. Every frame still reaches the sinks, in order. >= 1; above 1 needs tracking (the
+  // constructor throws detflow::Error otherwise).
+  int detection_interval = 1;
 };
 
 // What ended a failed run (the command line's exit code depends on it).
@@ -90,7 +100,7 @@ class Pipeline {
   RunSummary run();
   void request_stop();
   const SourceInfo& source_info() const;
-  // Live statistics snapshot (thread-safe).
+  // Live statistics snapshot (thread-safe); with lines or zones, the counts so far.
   Statistics snapshot() const;
   // The source's state and supervision counters now (thread-safe).
   SourceCounters source_counters() const;

@@ -21,8 +21,11 @@
 //             {"frame": 0, "pts_ms": 0.0, "width": 768, "height": 576,
 //              "detections": [{"box": [x1, y1, x2, y2], "score": 0.91, "class": 0, "label": "person"}]}
 //           pts_ms is null when the source does not know it. A failed frame adds
-//           "failed": true and "reason": "...". Boxes are in source pixels (the format
-//           ../shared/tools/detmatch.py reads).
+//           "failed": true and "reason": "...". A frame the detector skipped (detection
+//           interval) adds "detector_ran": false; its boxes are the tracks' predictions.
+//           With tracking, detections gain "track_id"; predicted boxes "predicted": true.
+//           The end-of-stream result (no frame) writes no line. Boxes are in source
+//           pixels (the format ../shared/tools/detmatch.py reads).
 //           Runs that last: with JsonLinesOptions::rotate_bytes > 0 the file is rotated
 //           before a line would take it past that size (out.jsonl -> out.jsonl.1 -> ...
 //           out.jsonl.<keep>, the oldest deleted), so at most keep + 1 files of at most
@@ -90,6 +93,9 @@ struct SinkSettings {
   std::string window_title = "detflow";
   AnnotationStyle style;
 };
+
+// The annotated outputs (video, images, window) draw AnnotationLayers of each result: boxes,
+// track ids, predicted boxes dashed, lines and zones with their counts (annotate.h).
 
 // Frame rate written when the source does not report one.
 inline constexpr double default_video_fps = 30.0;

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -28,6 +29,7 @@ struct LatencySummary {
 struct Statistics {
   std::int64_t frames_read = 0;       // handed over by the source
   std::int64_t frames_processed = 0;  // reached the sinks with detections
+  std::int64_t frames_detected = 0;   // of those, frames the detector ran on (detection interval)
   std::int64_t frames_dropped = 0;    // live mode: replaced before processing; also frames left over at a fatal stop
   std::int64_t frames_failed = 0;     // a stage failed (counted, not fatal)
   std::int64_t frames_corrupt = 0;    // the source skipped undecodable frames
@@ -38,9 +40,13 @@ struct Statistics {
   std::map<std::string, LatencySummary> stages;  // "preprocess", "inference", "postprocess", "sinks"
   LatencySummary capture_to_output;
   std::int64_t peak_resident_kb = 0;  // VmHWM of this process; 0 when unavailable
+  // With lines or zones configured (tracking analytics): per line in/out per class, per zone
+  // occupancy now and entered since the start, per class. Empty otherwise.
+  std::optional<track::CountsSnapshot> counts;
 
+  // With counts: "counts": track::to_json(CountsSnapshot) (see track/event.h).
   nlohmann::json to_json() const;
-  // Multi-line human-readable table.
+  // Multi-line human-readable table; with counts, one line per line and per zone after it.
   std::string to_text() const;
   // One line for periodic reports, e.g. "frames 120/795 (15 %), 23.1 fps, 0 dropped, 0 failed, p95 latency 88 ms".
   std::string to_line() const;
@@ -86,6 +92,7 @@ class StatisticsRecorder {
 
   std::atomic<std::int64_t> frames_read{0};
   std::atomic<std::int64_t> frames_processed{0};
+  std::atomic<std::int64_t> frames_detected{0};
   std::atomic<std::int64_t> frames_dropped{0};
   std::atomic<std::int64_t> frames_failed{0};
   std::atomic<std::int64_t> frames_corrupt{0};  // mirrored from SourceCounters by the owner
@@ -98,6 +105,8 @@ class StatisticsRecorder {
   LatencyRecorder sinks;
   LatencyRecorder capture_to_output;
 
+  // Counters and latencies; `counts` is left empty (the tracking step owns them, see
+  // Pipeline::snapshot()).
   Statistics snapshot() const;
 
  private:

@@ -10,8 +10,11 @@
 // wait for that one encoding and share its bytes. A slow client simply asks again when it
 // is ready and gets whatever is newest then: it skips frames, never holds one back.
 //
-// Memory: one FramePtr (the image the graph already made), one detections vector and one
-// encoded JPEG, whatever the number of clients.
+// Drawn as the video is (annotate.h): boxes, and with tracking the track ids, lines, zones and
+// counts. The lines and zones are the Pipeline's settings (FrameResult::analytics): the
+// Pipeline must outlive the last encoding (stop the HTTP server before destroying it).
+// Memory: one FramePtr (the image the graph already made), one detections and one tracks
+// vector, a copy of the counts and one encoded JPEG, whatever the number of clients.
 // Thread-safety: every member may be called from any thread.
 #pragma once
 
@@ -41,7 +44,8 @@ class LatestFrame {
  public:
   explicit LatestFrame(int jpeg_quality = 80, AnnotationStyle style = {});
 
-  // Keeps `result` as the newest frame (graph thread; cheap, never encodes).
+  // Keeps `result` as the newest frame (graph thread; cheap, never encodes). A result without
+  // a frame (the end-of-run events) is ignored.
   void publish(const FrameResult& result);
   // Wakes every waiter for good (end of the run, server stopping).
   void close();
@@ -68,7 +72,12 @@ class LatestFrame {
   mutable std::mutex mutex_;  // guards the fields below
   std::condition_variable frame_arrived_;
   FramePtr frame_;
+  // What is drawn on frame_: its detections and, with tracking, its tracks, the lines and
+  // zones (the Pipeline's constant settings) and a copy of the counts at that frame.
   std::vector<Detection> detections_;
+  std::vector<track::Track> tracks_;
+  const track::AnalyticsSettings* analytics_ = nullptr;
+  std::optional<track::CountsSnapshot> counts_;
   Clock::time_point last_frame_time_{};
   bool closed_ = false;
   EncodedFramePtr encoded_;  // the cached JPEG, for sequence encoded_->sequence
@@ -76,6 +85,8 @@ class LatestFrame {
   std::mutex encoder_mutex_;  // one encoding at a time; the others reuse its result
   // Guarded by encoder_mutex_: the encoder's drawing buffers, reused between frames.
   std::vector<Detection> canvas_detections_;
+  std::vector<track::Track> canvas_tracks_;
+  std::optional<track::CountsSnapshot> canvas_counts_;
   cv::Mat canvas_;
   std::atomic<std::int64_t> sequence_{0};
   std::atomic<std::int64_t> encodings_{0};

@@ -6,7 +6,12 @@
 // move a track across a line or into a zone.
 //
 // Lines: a track's side of a line is confirmed once its anchor has been observed at least
-// `min_frames` consecutive times on that side, beyond the hysteresis band. A crossing is counted
+// `min_frames` consecutive times on that side, beyond the hysteresis band. The band's half-width
+// is `line_hysteresis` times the box's extent across the line (|normal . (width, height)|: the
+// box width for a vertical line, its height for a horizontal one, in between for a slanted one),
+// because a detector's box edges jitter in proportion to the box's size along that direction and
+// the bottom edge far more than the sides: for a pedestrian about 2.5 times as tall as wide, a
+// vertical line gets a band 2.5 times narrower than a horizontal one. A crossing is counted
 // when the confirmed side changes and the path between the last anchor on the old side and the
 // first on the new side passes through the segment. So feet jittering on the line count nothing,
 // and a track counts once per direction until it has gone back. A track that appears (or
@@ -61,9 +66,11 @@ struct AnalyticsSettings {
   std::vector<ZoneSettings> zones;
   Anchor anchor = Anchor::bottom_center;
   int line_min_frames = 5;       // [1, 1000]: observations on the new side to count a crossing
-  float line_hysteresis = 0.2f;  // [0, 1]: band around a line, as a fraction of the box height,
-                                 // where an anchor counts for neither side (a person standing
-                                 // on the line, or a box whose bottom jitters, counts nothing)
+  float line_hysteresis = 0.2f;  // [0, 1]: half-width of the band around a line where an anchor
+                                 // counts for neither side, as a fraction of the box's extent
+                                 // across the line (width for a vertical line, height for a
+                                 // horizontal one); a person standing on the line, or a box
+                                 // whose bottom jitters, counts nothing
   int zone_min_frames = 3;       // [1, 1000]: observations inside (outside) to enter (exit)
   double loiter_seconds = 30.0;  // [0, 86400]: dwell before zone_loiter; 0 disables it
   bool track_events = true;      // emit track_start / track_end
