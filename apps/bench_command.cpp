@@ -14,17 +14,21 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "detflow/bench/bench_report.h"
+#include "detflow/bench/feature_cost.h"
 #include "detflow/bench/harness.h"
 #include "detflow/bench/soak.h"
 #include "detflow/error.h"
 #include "detflow/pipeline/config.h"
 #include "detflow/pipeline/sinks.h"
+#include "detflow/service/mqtt_publisher.h"
+#include "detflow/track/analytics.h"
 
 namespace detflow::app {
 
@@ -66,6 +70,10 @@ struct BenchFlags {
   bool no_engine_only = false;
   bool quiet = false;
   double soak_seconds = 0;
+  std::string with;                // --with tracking,preview,mqtt
+  int feature_rounds = 3;          // --repeat
+  std::vector<std::string> lines;  // --line NAME=X1,Y1,X2,Y2
+  std::string mqtt_url;            // --mqtt
 };
 
 void add_key_flag(CLI::App& command, BenchFlags& flags, const std::string& names, const std::string& key,
@@ -125,6 +133,11 @@ int run_bench_command(const BenchFlags& flags) {
   if (!(flags.live_fps > 0)) throw Error("--live-fps " + std::to_string(flags.live_fps) + " is invalid (expected > 0)");
   if (flags.cores < 0)
     throw Error("--cores " + std::to_string(flags.cores) + " is invalid (expected 0 for all, or more)");
+  if (flags.feature_rounds < 1)
+    throw Error("--repeat " + std::to_string(flags.feature_rounds) + " is invalid (expected 1 or more)");
+  if (flags.with.empty() && (!flags.lines.empty() || !flags.mqtt_url.empty())) {
+    throw Error("--line and --mqtt set up the features of --with; pass --with tracking,preview,mqtt too");
+  }
   if (!flags.json.empty()) check_output_file(flags.json, "bench JSON output");
   if (!flags.write_config.empty()) check_output_file(flags.write_config, "bench configuration output");
   const auto given = [&flags](const std::string& key) {
@@ -157,6 +170,13 @@ int run_bench_command(const BenchFlags& flags) {
   options.live_seconds = flags.live_seconds;
   options.live_fps = flags.live_fps;
   options.live_source = flags.live_source;
+  if (!flags.with.empty()) options.features = bench::parse_feature_list(flags.with);
+  options.feature_rounds = flags.feature_rounds;
+  for (const auto& text : flags.lines) options.lines.push_back(track::parse_line_spec(text));
+  if (!flags.mqtt_url.empty()) {
+    service::paho_server_uri(flags.mqtt_url);  // a bad URL fails now, not after the other modes
+    options.mqtt_url = flags.mqtt_url;
+  }
   if (!flags.quiet) options.on_step = [](const std::string& step) { spdlog::info("bench: {}", step); };
 
   const nlohmann::json report = bench::run_bench(options);
@@ -223,6 +243,26 @@ CommandAction add_bench_command(CLI::App& app) {
                    "only a soak: run the pipeline this long on a live source (--source, default GStreamer's "
                    "videotestsrc at 30 FPS, 640x480) and report the resident-memory slope in MiB/hour")
       ->type_name("SECONDS");
+  command
+      ->add_option("--with", flags->with,
+                   "after the pipeline, measure what features cost it: the plain pipeline and the pipeline with "
+                   "each of tracking (tracker + 2 counting lines), preview (MJPEG server, 3 clients, 1 slow), mqtt "
+                   "(tracking + MQTT sink to a local broker), interval2, interval3 (detector every N-th frame), "
+                   "interleaved over --repeat rounds; reports FPS and ratios.<feature>_over_plain (goal >= 0.97)")
+      ->type_name("LIST");
+  command
+      ->add_option("--repeat", flags->feature_rounds,
+                   "rounds of --with, each running plain and every feature once; medians (default 3)")
+      ->type_name("N");
+  command
+      ->add_option("--line", flags->lines,
+                   "counting line for --with tracking/mqtt in source pixels, repeatable (default: two vertical lines "
+                   "at 1/3 and 2/3 of the width)")
+      ->type_name("NAME=X1,Y1,X2,Y2");
+  command
+      ->add_option("--mqtt", flags->mqtt_url,
+                   "broker for --with mqtt (default: start /usr/sbin/mosquitto on a free loopback port)")
+      ->type_name("URL");
   command->add_flag("-q,--quiet", flags->quiet, "no progress lines on stderr");
   return [flags] { return run_bench_command(*flags); };
 }

@@ -171,6 +171,63 @@ std::string format_report_table(const nlohmann::json& report) {
   }
   out << "bottleneck: " << report["bottleneck"].value("text", "") << "\n";
 
+  if (report.contains("features")) {
+    const json& comparison = report["features"];
+    out << "\nfeature costs (" << comparison.value("workers", 0) << " workers x " << comparison.value("threads", 0)
+        << " threads, " << comparison.value("rounds", 0)
+        << " rounds, plain and features interleaved; ratio = median over rounds of feature FPS / plain FPS of the "
+           "same round):\n";
+    const auto runs = [](const json& values) {
+      std::string text;
+      for (const auto& value : values) text += (text.empty() ? "" : " ") + fixed(value.get<double>(), 1);
+      return text;
+    };
+    out << "  plain" << std::string(10, ' ') << fixed(value_or(comparison["plain"], "fps_median"), 1) << " FPS (runs "
+        << runs(comparison["plain"]["fps_runs"]) << ")\n";
+    for (const auto& name_json : comparison["feature_order"]) {
+      const std::string name = name_json.get<std::string>();
+      const json& item = comparison["features"][name];
+      out << "  " << std::left << std::setw(14) << name << std::right << " ";
+      if (item.contains("error")) {
+        out << "failed: " << item["error"].get<std::string>() << "\n";
+        continue;
+      }
+      out << fixed(value_or(item, "fps_median"), 1) << " FPS (runs " << runs(item["fps_runs"]) << "), ratio "
+          << fixed(value_or(item, "ratio_over_plain"), 3) << " (rounds " << fixed(value_or(item, "ratio_min"), 3) << "-"
+          << fixed(value_or(item, "ratio_max"), 3) << ")";
+      if (item.contains("ratio_over_tracking"))
+        out << ", over tracking " << fixed(value_or(item, "ratio_over_tracking"), 3);
+      if (item.contains("events_per_second") && name == "mqtt")
+        out << ", " << fixed(value_or(item, "events_per_second"), 1) << " events/s";
+      if (item.contains("line_count_agreement"))
+        out << ", line counts agree " << fixed(value_or(item, "line_count_agreement"), 3) << " with interval 1";
+      out << "\n";
+      if (item.contains("line_counts") && (name == "tracking" || item.contains("line_count_agreement"))) {
+        out << "  " << std::string(15, ' ') << "line crossings in/out:";
+        for (const auto& [line, counts] : item["line_counts"].items())
+          out << " " << line << " " << counts.value("in", 0) << "/" << counts.value("out", 0);
+        out << "\n";
+      }
+      if (item.contains("last_run") && item["last_run"].contains("preview")) {
+        const json& preview = item["last_run"]["preview"];
+        out << "  " << std::string(15, ' ') << "last round: " << preview.value("jpeg_encodings", 0)
+            << " JPEG encodings; clients (frames, bytes, connections):";
+        for (const auto& client : preview["clients"]) {
+          out << " " << (client.value("slow", false) ? "slow " : "") << client.value("frames", 0) << "/"
+              << client.value("bytes", 0) << "/" << client.value("connections", 0);
+        }
+        out << "\n";
+      }
+      if (item.contains("last_run") && item["last_run"].contains("mqtt")) {
+        const json& mqtt = item["last_run"]["mqtt"];
+        out << "  " << std::string(15, ' ') << "last round: " << item.value("events", 0) << " events, "
+            << mqtt.value("events_acknowledged", 0) << " acknowledged, " << mqtt.value("events_pending", 0)
+            << " pending, " << mqtt.value("events_dropped", 0) << " dropped by " << comparison.value("mqtt_broker", "")
+            << "\n";
+      }
+    }
+  }
+
   if (report.contains("live")) {
     const json& live = report["live"];
     out << "\nlive (" << live.value("source", "") << ", " << live.value("workers", 0) << " workers x "

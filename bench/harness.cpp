@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,7 @@
 
 #include "detflow/bench/bench_report.h"
 #include "detflow/bench/detection_agreement.h"
+#include "detflow/bench/feature_cost.h"
 #include "detflow/bench/frame_store.h"
 #include "detflow/bench/handwritten_loop.h"
 #include "detflow/bench/process_probe.h"
@@ -75,16 +77,27 @@ class CollectingSink final : public Sink {
   bool consume(const FrameResult& result) override {
     if (result.failed) ++failed_;
     detections_.push_back(result.detections);
+    events_ += static_cast<std::int64_t>(result.events.size());
+    for (const auto& event : result.events) {
+      if (event.type != track::EventType::line_cross) continue;
+      auto& [in, out] = line_counts_[event.line];
+      ++(event.direction == track::Direction::in ? in : out);
+    }
     return true;
   }
   void finish() override {}
 
   const DetectionsPerFrame& detections() const { return detections_; }
   std::int64_t failed() const { return failed_; }
+  std::int64_t events() const { return events_; }
+  // Line crossings per line name: {in, out}.
+  const std::map<std::string, std::pair<std::int64_t, std::int64_t>>& line_counts() const { return line_counts_; }
 
  private:
   DetectionsPerFrame detections_;
   std::int64_t failed_ = 0;
+  std::int64_t events_ = 0;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> line_counts_;
 };
 
 std::vector<std::unique_ptr<Sink>> output_sinks(const BenchOptions& options, const std::filesystem::path& directory,
@@ -326,12 +339,15 @@ json loop_mode(const BenchOptions& options, const LoopModel& model, const std::s
   return result;
 }
 
+// The pipeline over the frames in memory; with `feature` (FeatureSetup::feature not empty)
+// that feature on as well (feature_cost.h), everything else identical.
 json pipeline_mode(const BenchOptions& options, const std::string& backend, int workers, int threads,
-                   const std::filesystem::path& directory) {
+                   const std::filesystem::path& directory, const FeatureSetup* feature = nullptr) {
   const ChildFrames child = decode_in_child(options);
   DetectorSetup detector(options.model, engine_options_for(backend, options.target, threads));
-  std::vector<std::unique_ptr<Sink>> sinks =
-      output_sinks(options, directory, "pipeline-" + std::to_string(workers) + "x" + std::to_string(threads));
+  std::string stem = "pipeline-" + std::to_string(workers) + "x" + std::to_string(threads);
+  if (feature != nullptr) stem += "-" + (feature->feature.empty() ? std::string("plain") : feature->feature);
+  std::vector<std::unique_ptr<Sink>> sinks = output_sinks(options, directory, stem);
   auto collector = std::make_unique<CollectingSink>();
   const CollectingSink& collected = *collector;
   sinks.push_back(std::move(collector));
@@ -339,9 +355,15 @@ json pipeline_mode(const BenchOptions& options, const std::string& backend, int 
   settings.workers = workers;
   settings.max_in_flight = options.max_in_flight;
   settings.progress = false;
+  std::optional<FeatureRun> feature_run;
+  if (feature != nullptr) {
+    feature_run.emplace(*feature);
+    feature_run->prepare(settings, sinks);
+  }
   ReplaySettings replay;
   replay.nominal_fps = child.frames->source.fps;
   Pipeline pipeline(detector, std::make_unique<MemorySource>(child.frames, replay), std::move(sinks), settings);
+  if (feature_run) feature_run->start(pipeline);
 
   const double cpu_start = process_cpu_seconds();
   const auto start = SteadyClock::now();
@@ -349,6 +371,7 @@ json pipeline_mode(const BenchOptions& options, const std::string& backend, int 
   const double elapsed = seconds_since(start);
   const double cpu = process_cpu_seconds() - cpu_start;
   if (summary.failed) throw std::runtime_error("pipeline failed: " + summary.failure);
+  const json feature_report = feature_run ? feature_run->finish(elapsed) : json();
 
   const Statistics& statistics = summary.statistics;
   json result;
@@ -368,6 +391,15 @@ json pipeline_mode(const BenchOptions& options, const std::string& backend, int 
   result["capture_to_output"] = to_json(statistics.capture_to_output);
   result["memory"] = memory_json(child);
   result["detections"] = detections_to_json(collected.detections());
+  if (settings.tracking) {
+    result["events"] = collected.events();
+    json counts = json::object();
+    for (const auto& line : settings.analytics.lines) counts[line.name] = {{"in", 0}, {"out", 0}};
+    for (const auto& [name, in_out] : collected.line_counts())
+      counts[name] = {{"in", in_out.first}, {"out", in_out.second}};
+    result["line_counts"] = counts;
+  }
+  if (!feature_report.is_null()) result["feature"] = feature_report;
   return result;
 }
 
@@ -568,6 +600,172 @@ json strip_detections(json mode) {
   return mode;
 }
 
+double median(std::vector<double> values) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const std::size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2.0;
+}
+
+// 1 - (sum over lines of |in - in_ref| + |out - out_ref|) / (crossings in the reference, >= 1).
+double line_count_agreement(const json& counts, const json& reference) {
+  double difference = 0, total = 0;
+  for (const auto& [name, value] : reference.items()) {
+    const json other = counts.contains(name) ? counts[name] : json{{"in", 0}, {"out", 0}};
+    total += value["in"].get<double>() + value["out"].get<double>();
+    difference += std::abs(other["in"].get<double>() - value["in"].get<double>()) +
+                  std::abs(other["out"].get<double>() - value["out"].get<double>());
+  }
+  return 1.0 - difference / std::max(1.0, total);
+}
+
+// The plain pipeline and the pipeline with each feature, in the same layout, interleaved:
+// every round runs each once, the order rotated by one per round, so slow drifts of the
+// machine (other builds starting or ending) hit every variant alike. A feature's ratio is the
+// median over rounds of its FPS over the plain FPS of the same round. Adds
+// "<feature>_over_plain" (and "<feature>_over_tracking" for mqtt and intervalN) to `ratios`
+// and one target per feature of `detflow run` (tracking, preview, mqtt: >= 0.97) to `targets`.
+json compare_features(const BenchOptions& options, const std::string& backend, int workers, int threads,
+                      const json& setup, const std::filesystem::path& directory, json& ratios, json& targets) {
+  std::vector<std::string> features = options.features;
+  const bool wants_interval = std::any_of(features.begin(), features.end(),
+                                          [](const std::string& name) { return name.rfind("interval", 0) == 0; });
+  // Intervals are compared with tracking on every frame: it runs too.
+  if (wants_interval && std::find(features.begin(), features.end(), "tracking") == features.end()) {
+    features.insert(features.begin(), "tracking");
+  }
+  FeatureSetup base;
+  base.lines = options.lines.empty()
+                   ? default_bench_lines(setup["frame_width"].get<int>(), setup["frame_height"].get<int>())
+                   : options.lines;
+  base.source_uri = options.source.uri;
+  std::optional<LocalBroker> broker;
+  std::string broker_note;
+  if (std::find(features.begin(), features.end(), "mqtt") != features.end()) {
+    base.mqtt_url = options.mqtt_url;
+    if (base.mqtt_url.empty()) {
+      if (options.on_step) options.on_step("starting mosquitto for the mqtt feature");
+      broker.emplace(find_mosquitto());
+      base.mqtt_url = broker->url();
+      broker_note = "mosquitto started by the bench on " + base.mqtt_url;
+    } else {
+      broker_note = "given broker " + base.mqtt_url;
+    }
+  }
+  base.work_directory = make_temporary_directory();
+
+  std::vector<std::string> variants{""};  // "": plain
+  variants.insert(variants.end(), features.begin(), features.end());
+  std::map<std::string, std::vector<double>> fps;
+  std::map<std::string, json> last;
+  std::map<std::string, std::string> errors;
+  const int rounds = std::max(1, options.feature_rounds);
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::string> order = variants;
+    std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(round % order.size()), order.end());
+    for (const std::string& variant : order) {
+      if (errors.count(variant) > 0) continue;
+      FeatureSetup feature = base;
+      feature.feature = variant;
+      const std::string label = "features round " + std::to_string(round + 1) + "/" + std::to_string(rounds) + ", " +
+                                (variant.empty() ? std::string("plain") : variant);
+      try {
+        json result = run_child(options, label,
+                                [&] { return pipeline_mode(options, backend, workers, threads, directory, &feature); });
+        fps[variant].push_back(result["fps"].get<double>());
+        last[variant] = strip_detections(std::move(result));
+      } catch (const std::exception& error) {
+        if (variant.empty()) throw;  // without the plain run there is nothing to compare with
+        errors[variant] = error.what();
+      }
+    }
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(base.work_directory, ignored);
+
+  json report;
+  report["rounds"] = rounds;
+  report["workers"] = workers;
+  report["threads"] = threads;
+  report["order"] = "interleaved: each round runs plain and every feature once, the order rotated by one per round";
+  json lines = json::array();
+  for (const auto& line : base.lines) {
+    lines.push_back({{"name", line.name}, {"points", {line.start.x, line.start.y, line.end.x, line.end.y}}});
+  }
+  report["lines"] = lines;
+  if (!broker_note.empty()) report["mqtt_broker"] = broker_note;
+  const std::vector<double>& plain = fps[""];
+  report["plain"] = {{"fps_runs", plain}, {"fps_median", median(plain)}};
+  json per_feature = json::object();
+  // Ratios of the same round: `variant` over `reference`.
+  const auto ratio_runs = [&fps](const std::string& variant, const std::string& reference) {
+    std::vector<double> result;
+    const auto& numerators = fps[variant];
+    const auto& denominators = fps[reference];
+    for (std::size_t index = 0; index < std::min(numerators.size(), denominators.size()); ++index) {
+      if (denominators[index] > 0) result.push_back(numerators[index] / denominators[index]);
+    }
+    return result;
+  };
+  for (const std::string& feature : features) {
+    json item;
+    if (errors.count(feature) > 0) {
+      item["error"] = errors[feature];
+      ratios[feature + "_over_plain"] = nullptr;
+      per_feature[feature] = item;
+      if (feature == "tracking" || feature == "preview" || feature == "mqtt") {
+        targets.push_back({{"name", feature + " FPS / plain FPS (failed: " + errors[feature] + ")"},
+                           {"value", nullptr},
+                           {"comparison", ">="},
+                           {"goal", 0.97},
+                           {"met", false}});
+      }
+      continue;
+    }
+    const std::vector<double> runs = ratio_runs(feature, "");
+    const double ratio = median(runs);
+    item["fps_runs"] = fps[feature];
+    item["fps_median"] = median(fps[feature]);
+    item["ratio_runs"] = runs;
+    item["ratio_over_plain"] = ratio;
+    item["ratio_min"] = runs.empty() ? 0.0 : *std::min_element(runs.begin(), runs.end());
+    item["ratio_max"] = runs.empty() ? 0.0 : *std::max_element(runs.begin(), runs.end());
+    const json& run = last[feature];
+    item["cpu_cores_used"] = run["cpu_cores_used"];
+    item["capture_to_output"] = run["capture_to_output"];
+    if (run.contains("feature")) item["last_run"] = run["feature"];
+    if (run.contains("line_counts")) item["line_counts"] = run["line_counts"];
+    if (run.contains("events")) {
+      item["events"] = run["events"];
+      const double elapsed = run["elapsed_s"].get<double>();
+      item["events_per_second"] = elapsed > 0 ? run["events"].get<double>() / elapsed : 0.0;
+    }
+    ratios[feature + "_over_plain"] = ratio;
+    if ((feature == "mqtt" || feature.rfind("interval", 0) == 0) && feature != "tracking" &&
+        fps.count("tracking") > 0 && errors.count("tracking") == 0) {
+      const double over_tracking = median(ratio_runs(feature, "tracking"));
+      item["ratio_over_tracking"] = over_tracking;
+      ratios[feature + "_over_tracking"] = over_tracking;
+      if (feature.rfind("interval", 0) == 0 && run.contains("line_counts") &&
+          last["tracking"].contains("line_counts")) {
+        item["line_count_agreement"] = line_count_agreement(run["line_counts"], last["tracking"]["line_counts"]);
+        item["line_counts_interval1"] = last["tracking"]["line_counts"];
+      }
+    }
+    if (feature == "tracking" || feature == "preview" || feature == "mqtt") {
+      const std::string what = feature == "tracking"  ? "tracking + " + std::to_string(base.lines.size()) + " lines"
+                               : feature == "preview" ? "MJPEG preview, 3 clients (1 slow)"
+                                                      : "MQTT sink (with tracking + lines)";
+      targets.push_back(
+          target(what + " FPS / plain FPS (median of " + std::to_string(runs.size()) + " rounds)", ratio, ">=", 0.97));
+    }
+    per_feature[feature] = item;
+  }
+  report["features"] = per_feature;
+  report["feature_order"] = features;  // as given (the JSON object sorts its keys)
+  return report;
+}
+
 }  // namespace
 
 std::string bench_config_yaml(const BenchOptions& options, int workers, int threads, const std::string& comment) {
@@ -599,6 +797,22 @@ json run_bench(const BenchOptions& input_options) {
   }
   if (options.live_seconds < 0) {
     throw Error("live latency " + std::to_string(options.live_seconds) + " s is invalid (expected 0 or more)");
+  }
+  if (options.feature_rounds < 1) {
+    throw Error("feature rounds " + std::to_string(options.feature_rounds) + " is invalid (expected 1 or more)");
+  }
+  // Checked before anything runs: a missing broker must not fail the bench after minutes.
+  const bool wants_mqtt = std::find(options.features.begin(), options.features.end(), "mqtt") != options.features.end();
+  if (wants_mqtt && options.mqtt_url.empty() && find_mosquitto().empty()) {
+    throw Error(
+        "--with mqtt needs a broker: pass --mqtt mqtt://HOST:PORT, or install mosquitto (/usr/sbin/mosquitto) so the "
+        "bench starts one");
+  }
+  for (const auto& feature : options.features) {
+    if (feature.rfind("interval", 0) == 0 && !detection_interval_available()) {
+      throw Error("--with " + feature +
+                  ": this build's pipeline has no detection interval (PipelineSettings::detection_interval)");
+    }
   }
   const bool temporary_outputs = options.output_directory.empty();
   std::filesystem::path directory = options.output_directory;
@@ -775,6 +989,9 @@ json run_bench(const BenchOptions& input_options) {
   }
   ratios["pipeline_over_limit"] = limit_fps > 0 ? pipeline_fps / limit_fps : 0.0;
   targets.push_back(target("pipeline FPS / CPU-bound limit", ratios["pipeline_over_limit"], ">=", 0.85));
+  if (!options.features.empty()) {
+    report["features"] = compare_features(options, backend, workers, threads, setup, directory, ratios, targets);
+  }
   report["ratios"] = ratios;
   report["targets"] = targets;
   const bool all_met = std::all_of(targets.begin(), targets.end(), [](const json& item) { return item["met"]; });

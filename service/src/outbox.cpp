@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -113,7 +114,12 @@ bool decode_body(const unsigned char* body, std::size_t size, OutboxRecord& reco
   return true;
 }
 
+// Drops of every outbox in this process (outbox_records_dropped_total()).
+std::atomic<std::int64_t> records_dropped_in_process{0};
+
 }  // namespace
+
+std::int64_t outbox_records_dropped_total() { return records_dropped_in_process.load(std::memory_order_relaxed); }
 
 std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc) {
   static const std::array<std::uint32_t, 256> table = make_crc_table();
@@ -314,7 +320,10 @@ void Outbox::drop_oldest_until_fits(std::uint64_t incoming_bytes) {
   while (!entries_.empty() && pending_bytes_ + incoming_bytes > settings_.max_bytes) {
     const Entry& oldest = entries_.front();
     if (oldest.state == Entry::State::in_flight) --in_flight_;
-    if (oldest.state != Entry::State::acknowledged) ++counters_.dropped;
+    if (oldest.state != Entry::State::acknowledged) {
+      ++counters_.dropped;
+      records_dropped_in_process.fetch_add(1, std::memory_order_relaxed);
+    }
     pending_bytes_ -= oldest.size;
     entries_.pop_front();
   }
@@ -384,6 +393,7 @@ std::uint64_t Outbox::append(const OutboxMessage& message) {
   ++counters_.appended;
   if (size > settings_.max_bytes || body_size > maximum_body_bytes) {
     ++counters_.dropped;
+    records_dropped_in_process.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("outbox {}: a {}-byte record is larger than the whole outbox ({} bytes): dropped",
                  settings_.directory.string(), size, settings_.max_bytes);
     return 0;

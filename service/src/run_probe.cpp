@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detflow/pipeline/pipeline.h"
+#include "detflow/service/outbox.h"
 
 namespace detflow::service {
 namespace {
@@ -78,6 +79,7 @@ RunProbe probe_pipeline(const Pipeline& pipeline, std::shared_ptr<LatestFrame> l
   probe.recorder = &pipeline.recorder();
   probe.json_output = std::move(json_output);
   probe.latest = std::move(latest);
+  probe.events_dropped = [] { return outbox_records_dropped_total(); };
   probe.stall_timeout_s = stall_timeout_s;
   return probe;
 }
@@ -166,6 +168,9 @@ std::string prometheus_text(const RunProbe& probe, int preview_clients) {
              static_cast<double>(statistics.peak_resident_kb) * 1024.0);
   out.single("detflow_run_seconds", "gauge", "Seconds since the run started", statistics.elapsed_s);
   out.single("detflow_preview_clients", "gauge", "MJPEG preview streams open", preview_clients);
+  out.single("detflow_events_dropped_total", "counter",
+             "MQTT events dropped from a full outbox (oldest first) before the broker acknowledged them",
+             probe.events_dropped ? static_cast<double>(probe.events_dropped()) : 0.0);
   if (probe.latest) {
     out.single("detflow_preview_encodings_total", "counter", "Preview frames encoded as JPEG (once per frame at most)",
                static_cast<double>(probe.latest->encodings()));

@@ -15,6 +15,7 @@
 
 #include "detflow/bench/bench_report.h"
 #include "detflow/bench/detection_agreement.h"
+#include "detflow/bench/feature_cost.h"
 #include "detflow/bench/frame_store.h"
 #include "detflow/bench/handwritten_loop.h"
 #include "detflow/bench/harness.h"
@@ -306,6 +307,83 @@ TEST(RunBench, FewFramesReportEveryModeWithRatiosAgreementAndConfig) {
   const std::string table = format_report_table(report);
   EXPECT_NE(table.find("CPU-bound limit"), std::string::npos);
   EXPECT_NE(table.find("pipeline_over_loop"), std::string::npos);
+}
+
+TEST(FeatureList, KnownNamesInOrderAndErrorsNameTheValue) {
+  EXPECT_EQ(parse_feature_list("tracking,preview,mqtt"), (std::vector<std::string>{"tracking", "preview", "mqtt"}));
+  for (const std::string bad : {"tracking,gpu", "tracking,tracking", "", "preview,"}) {
+    try {
+      parse_feature_list(bad);
+      FAIL() << "expected detflow::Error for '" << bad << "'";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("'" + bad + "'"), std::string::npos) << error.what();
+    }
+  }
+  EXPECT_EQ(detection_interval_available(), [] {
+    try {
+      return parse_feature_list("interval2").size() == 1;
+    } catch (const Error&) {
+      return false;
+    }
+  }());
+  const auto lines = default_bench_lines(768, 576);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_FLOAT_EQ(lines[0].start.x, 256);
+  EXPECT_FLOAT_EQ(lines[1].end.x, 512);
+  EXPECT_FLOAT_EQ(lines[1].end.y, 576);
+}
+
+// `detflow bench --with tracking,preview[,mqtt]` on a few frames, one round: the report has
+// each feature's FPS, its ratio to the plain run and its target (speed is not asserted).
+TEST(RunBench, WithFeaturesReportsRatiosOverThePlainPipeline) {
+  DETFLOW_SHARED_FILE(model, "models/yolox_nano.onnx");
+  DETFLOW_SHARED_FILE(video, "media/vtest.avi");
+  BenchOptions options;
+  options.model.path = model;
+  options.source.uri = video.string();
+  options.frames = 5;
+  options.engine_frames = 2;
+  options.cores = 2;
+  options.workers = 1;
+  options.threads = 1;
+  options.opencv_loop = false;
+  options.engine_only = false;
+  options.features = {"tracking", "preview"};
+  if (!find_mosquitto().empty()) options.features.push_back("mqtt");
+  if (detection_interval_available()) options.features.push_back("interval2");
+  options.feature_rounds = 1;
+  const nlohmann::json report = run_bench(options);
+
+  ASSERT_TRUE(report.contains("features")) << report.dump(2);
+  const nlohmann::json& features = report["features"];
+  EXPECT_EQ(features["rounds"], 1);
+  EXPECT_EQ(features["lines"].size(), 2u);
+  EXPECT_EQ(features["plain"]["fps_runs"].size(), 1u);
+  for (const auto& feature : options.features) {
+    const nlohmann::json& item = features["features"][feature];
+    ASSERT_FALSE(item.contains("error")) << feature << ": " << item.dump();
+    EXPECT_GT(item["fps_median"].get<double>(), 0) << feature;
+    ASSERT_TRUE(report["ratios"][feature + "_over_plain"].is_number()) << feature;
+    EXPECT_GT(report["ratios"][feature + "_over_plain"].get<double>(), 0) << feature;
+  }
+  EXPECT_TRUE(features["features"]["tracking"]["line_counts"].contains("left"));
+  const nlohmann::json& preview = features["features"]["preview"]["last_run"]["preview"];
+  EXPECT_EQ(preview["clients"].size(), 3u);
+  if (report["ratios"].contains("mqtt_over_plain")) {
+    const nlohmann::json& mqtt = features["features"]["mqtt"];
+    EXPECT_EQ(mqtt["last_run"]["mqtt"]["events_dropped"], 0);
+    EXPECT_GE(mqtt["events"].get<int>(), mqtt["last_run"]["mqtt"]["events_acknowledged"].get<int>());
+    EXPECT_TRUE(report["ratios"].contains("mqtt_over_tracking"));
+  }
+  int feature_targets = 0;
+  for (const auto& item : report["targets"]) {
+    if (item["name"].get<std::string>().find("/ plain FPS") != std::string::npos) {
+      ++feature_targets;
+      EXPECT_EQ(item["goal"], 0.97);
+    }
+  }
+  EXPECT_EQ(feature_targets, report["ratios"].contains("mqtt_over_plain") ? 3 : 2);
+  EXPECT_NE(format_report_table(report).find("feature costs"), std::string::npos);
 }
 
 TEST(RunBench, SetupErrorsNameTheValue) {

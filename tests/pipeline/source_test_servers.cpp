@@ -71,22 +71,6 @@ std::vector<std::string> make_jpeg_frames(int count, int width, int height) {
   return frames;
 }
 
-int free_loopback_port(bool udp) {
-  const int probe = ::socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof address;
-  if (::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ::close(probe);
-    throw std::runtime_error("no free loopback port");
-  }
-  ::close(probe);
-  return ntohs(address.sin_port);
-}
-
 // ---- HTTP ----
 
 LoopbackHttpServer::LoopbackHttpServer() {

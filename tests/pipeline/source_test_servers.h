@@ -27,12 +27,12 @@
 #include <gst/rtsp-server/rtsp-server.h>
 #endif
 
+#include "loopback.h"  // free_loopback_port, for the callers of these servers
+
 namespace detflow::test {
 
 // JPEG images of size `width` x `height`, each different (a moving disc), for MJPEG streams.
 std::vector<std::string> make_jpeg_frames(int count, int width, int height);
-// A free TCP or UDP port on 127.0.0.1 (bound, read and released: free a moment later).
-int free_loopback_port(bool udp);
 
 class LoopbackHttpServer {
  public:

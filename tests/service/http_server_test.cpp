@@ -234,6 +234,7 @@ TEST(HttpServer, MetricsParseWithPrometheusNamesTypesAndCumulativeHistograms) {
                                                     {"detflow_frames_in_flight", "gauge"},
                                                     {"detflow_resident_memory_bytes", "gauge"},
                                                     {"detflow_output_lines_lost_total", "counter"},
+                                                    {"detflow_events_dropped_total", "counter"},
                                                     {"detflow_stage_duration_seconds", "histogram"},
                                                     {"detflow_capture_to_output_seconds", "histogram"}};
   for (const auto& [name, type] : expected) {
@@ -274,6 +275,17 @@ TEST(HttpServer, MetricsParseWithPrometheusNamesTypesAndCumulativeHistograms) {
     previous = metrics.samples.at(key.str());
   }
   EXPECT_EQ(metrics.samples.at("detflow_capture_to_output_seconds_bucket{le=\"+Inf\"}"), 1);
+}
+
+// Issue 13: events dropped from a full MQTT outbox are a counter, 0 when there is no MQTT.
+TEST(HttpServer, EventsDroppedIsExportedAndZeroWithoutMqtt) {
+  FakeRun run;
+  RunProbe probe = run.probe();
+  EXPECT_EQ(parse_prometheus(prometheus_text(probe, 0)).samples.at("detflow_events_dropped_total"), 0);
+  probe.events_dropped = [] { return std::int64_t{7}; };
+  const Exposition metrics = parse_prometheus(prometheus_text(probe, 0));
+  EXPECT_EQ(metrics.families.at("detflow_events_dropped_total").type, "counter");
+  EXPECT_EQ(metrics.samples.at("detflow_events_dropped_total"), 7);
 }
 
 TEST(LatencyRecorder, CountAtMostIsCumulativeAtTheBucketResolution) {

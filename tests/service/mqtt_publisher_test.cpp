@@ -341,7 +341,7 @@ TEST(MqttPublisher, WrongPasswordIsOneClearLine) {
 }
 
 TEST(MqttPublisher, UnreachableBrokerWhenRequiredThrows) {
-  MqttSettings settings = settings_for("mqtt://127.0.0.1:" + std::to_string(test::free_port()), "door");
+  MqttSettings settings = settings_for("mqtt://127.0.0.1:" + std::to_string(test::free_loopback_port()), "door");
   settings.required = true;
   MqttPublisher publisher(settings);
   EXPECT_THROW(publisher.start(), Error);

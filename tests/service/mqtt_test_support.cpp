@@ -41,21 +41,10 @@ std::filesystem::path mosquitto_executable() {
   return {};
 }
 
-int free_port() {
-  const int descriptor = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = 0;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(descriptor, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(descriptor, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(descriptor);
-  return ntohs(address.sin_port);
-}
-
 MosquittoBroker::MosquittoBroker(std::string user, std::string password)
-    : directory_(temporary_directory("mosquitto")), config_(directory_ / "mosquitto.conf"), port_(free_port()) {
+    : directory_(temporary_directory("mosquitto")),
+      config_(directory_ / "mosquitto.conf"),
+      port_(test::free_loopback_port()) {
   std::ofstream config(config_);
   config << "listener " << port_ << " 127.0.0.1\n"
          << "persistence true\n"

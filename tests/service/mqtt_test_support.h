@@ -25,6 +25,8 @@
 
 #include <gtest/gtest.h>
 
+#include "loopback.h"  // free_loopback_port
+
 namespace detflow::test {
 
 // The mosquitto executable, or empty when it is not installed.
@@ -34,9 +36,6 @@ std::filesystem::path mosquitto_executable();
   if (::detflow::test::mosquitto_executable().empty())                                                  \
   GTEST_SKIP() << "mosquitto is not installed (apt-get install mosquitto mosquitto-clients); the MQTT " \
                   "tests need a real broker"
-
-// A loopback TCP port nobody listens on now.
-int free_port();
 
 class MosquittoBroker {
  public:

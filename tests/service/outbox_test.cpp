@@ -177,6 +177,18 @@ TEST(Outbox, ARecordLargerThanTheWholeOutboxIsDroppedNotQueued) {
   EXPECT_EQ(ids_of(outbox.take(10)), (std::vector<std::string>{"run-1"}));
 }
 
+// /metrics' detflow_events_dropped_total: the drops of every outbox in the process, summed.
+TEST(Outbox, ProcessTotalSumsTheDropsOfEveryOutbox) {
+  const std::int64_t before = outbox_records_dropped_total();
+  const auto directory = test::temporary_directory("outbox");
+  Outbox full(settings_in(directory / "full", 4096));
+  for (int index = 1; index <= 60; ++index) full.append(message(index, 200));
+  Outbox small(settings_in(directory / "small", 4096));
+  small.append(message(1, 10000));  // larger than the whole outbox
+  ASSERT_GT(full.counters().dropped, 0);
+  EXPECT_EQ(outbox_records_dropped_total() - before, full.counters().dropped + small.counters().dropped);
+}
+
 TEST(Outbox, ATornLastRecordIsDroppedAndTheRestKept) {
   const auto directory = test::temporary_directory("outbox");
   {

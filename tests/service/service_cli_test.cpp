@@ -20,6 +20,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_process.h"
+#include "loopback.h"
 #include "model_builder.h"
 #include "shared_data.h"
 #include "stream_reader.h"
@@ -48,25 +49,13 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
-int free_port() {
-  const int descriptor = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(descriptor, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(descriptor, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(descriptor);
-  return ntohs(address.sin_port);
-}
-
 class ServiceRun : public ::testing::Test {
  protected:
   void SetUp() override { model_ = test::write_yolov8_model(folder_ / "model.onnx"); }
 
   // Starts `detflow run` on the live test camera with the endpoint on a free port.
   void start(std::vector<std::string> extra = {}) {
-    port_ = free_port();
+    port_ = test::free_loopback_port();
     std::vector<std::string> arguments{"run",       "--model",      model_.string(), "--source",
                                        kLiveSource, "--no-display", "--http",        std::to_string(port_)};
     arguments.insert(arguments.end(), extra.begin(), extra.end());

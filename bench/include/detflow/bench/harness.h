@@ -21,6 +21,9 @@
 //   sweep        the pipeline over workers x threads that fit the cores; the best wins
 //   live         the pipeline on a live source at a fixed rate for some seconds: latency
 //                distribution, drops, resident memory each second
+//   features     (options.features) the plain pipeline and the pipeline with tracking +
+//                lines, the MJPEG preview with three clients, MQTT, ... (feature_cost.h), in
+//                the pipeline's layout, interleaved over rounds: FPS ratio feature / plain
 //
 // Peak memory: each child resets VmHWM after decoding; "added" memory is the child's peak
 // minus its resident set at that point (the decoded frames are the same in every mode and
@@ -34,11 +37,13 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "detflow/pipeline/detector.h"
 #include "detflow/pipeline/source.h"
+#include "detflow/track/analytics.h"
 
 namespace detflow::bench {
 
@@ -64,6 +69,13 @@ struct BenchOptions {
   double live_seconds = 0;             // > 0: run the live mode this long
   double live_fps = 30;
   std::string live_source;  // empty: the decoded frames replayed at live_fps; else a live URI (gst:...)
+  // Feature costs (feature_cost.h): after the pipeline mode, the plain pipeline and the
+  // pipeline with each of these on ("tracking", "preview", "mqtt", "interval2", "interval3"),
+  // same frames, workers and threads, interleaved over feature_rounds rounds; medians.
+  std::vector<std::string> features;
+  int feature_rounds = 3;
+  std::vector<track::LineSettings> lines;  // tracking features; empty: default_bench_lines()
+  std::string mqtt_url;                    // mqtt feature; empty: a Mosquitto started by the bench
   // Called with one line before each step (e.g. "loop onnxruntime: 795 frames"); may be empty.
   std::function<void(const std::string&)> on_step;
 };
@@ -73,7 +85,9 @@ struct BenchOptions {
 // "stage_costs", "limit_fps", "ratios" {"pipeline_over_loop", "pipeline_over_limit",
 // "opencv_loop_over_loop", "peak_rss_pipeline_over_loop"}, "agreement" (F1 of the
 // pipeline's detections against the loop's), "targets" (each with met: true/false),
-// "bottleneck", "sweep", "live", "best_config". Throws detflow::Error for a setup problem
+// "bottleneck", "sweep", "live", "best_config", and with options.features "features" (per
+// feature: FPS of every round, median, ratio to the plain run of the same round) and
+// "ratios" {"<feature>_over_plain", ...}. Throws detflow::Error for a setup problem
 // (unreadable model, no frames, a family the loop cannot run, bad options).
 nlohmann::json run_bench(const BenchOptions& options);
 

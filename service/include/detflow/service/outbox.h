@@ -171,6 +171,11 @@ class Outbox {
   std::chrono::steady_clock::time_point last_sync_;
 };
 
+// Records every Outbox of this process dropped since it started (pushed out of a full queue,
+// or larger than a whole outbox): the same events as OutboxCounters::dropped, summed over
+// outboxes. /metrics exports it as detflow_events_dropped_total. Thread-safe.
+std::int64_t outbox_records_dropped_total();
+
 // CRC-32 (IEEE 802.3, as zlib's crc32) of `size` bytes, continuing from `crc` (0 to start).
 std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc = 0);
 

@@ -37,11 +37,13 @@ struct RunProbe {
   const StatisticsRecorder* recorder = nullptr;           // histograms; none when null
   std::shared_ptr<const FileOutputCounters> json_output;  // JSON Lines losses; optional
   std::shared_ptr<LatestFrame> latest;                    // newest frame; optional
+  std::function<std::int64_t()> events_dropped;           // MQTT events dropped from full outboxes; empty: 0
   double stall_timeout_s = 5;                             // no frame for this long: not ready
   Clock::time_point started = Clock::now();
 };
 
-// A probe of `pipeline` (which must outlive it) and of the given extras.
+// A probe of `pipeline` (which must outlive it) and of the given extras; events_dropped reads
+// outbox_records_dropped_total() (outbox.h: every MQTT outbox of this process).
 RunProbe probe_pipeline(const Pipeline& pipeline, std::shared_ptr<LatestFrame> latest,
                         std::shared_ptr<const FileOutputCounters> json_output, double stall_timeout_s);
 
