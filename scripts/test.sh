@@ -28,10 +28,10 @@ fi
 #   1. every unit test of the kernels, decoders and tracker: labels pre (letterbox and resize
 #      kernels checked against the scalar reference), post (decoders, NMS) and track;
 #   2. the reference fidelity test for YOLOX-nano and YOLOv8n on ONNX Runtime and OpenCV (every
-#      photo, the first DETFLOW_REFERENCE_VIDEO_FRAMES frames of each video, default 10) and the
+#      photo, the first DETFLOW_REFERENCE_VIDEO_FRAMES frames of each video, default 5) and the
 #      command line on vtest.avi (frame counts of the video and the JSON Lines, exit codes).
 # Everything else runs with extra arguments, e.g. scripts/test.sh arm64 -R Source.
-export DETFLOW_REFERENCE_VIDEO_FRAMES="${DETFLOW_REFERENCE_VIDEO_FRAMES:-10}"
+export DETFLOW_REFERENCE_VIDEO_FRAMES="${DETFLOW_REFERENCE_VIDEO_FRAMES:-5}"
 start=$SECONDS
 status=0
 detflow_info "arm64 (emulated) 1/2: unit tests of the kernels, decoders and tracker"

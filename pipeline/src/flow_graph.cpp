@@ -334,11 +334,12 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   });
   flow::sequencer_node<Job> restore_order(graph,
                                           [](const Job& job) { return static_cast<std::size_t>(job->sequence); });
-  flow::function_node<Job, Job> track(graph, flow::serial, [&](Job job) {
+  // Tracking and the sinks share one serial node: two chained serial nodes do not keep order
+  // in oneTBB (a serial function_node spawns its next queued body before it forwards the
+  // current output, so frame n + 1 can overtake frame n between them; seen as swapped JSON
+  // Lines under load).
+  flow::function_node<Job, Job> track_and_deliver(graph, flow::serial, [&](Job job) {
     run_in_order(*job);
-    return job;
-  });
-  flow::function_node<Job, Job> deliver(graph, flow::serial, [&](Job job) {
     deliver_to_sinks(*job);
     return job;
   });
@@ -354,9 +355,8 @@ FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, Fr
   flow::make_edge(preprocess, infer);
   flow::make_edge(infer, postprocess);
   flow::make_edge(postprocess, restore_order);
-  flow::make_edge(restore_order, track);
-  flow::make_edge(track, deliver);
-  flow::make_edge(deliver, return_token);
+  flow::make_edge(restore_order, track_and_deliver);
+  flow::make_edge(track_and_deliver, return_token);
   flow::make_edge(flow::output_port<0>(return_token), admitted);
 
   // The capture thread decodes while the graph works; reserve_wait keeps wait_for_all
