@@ -29,7 +29,8 @@ class ChildProcess {
 
   pid_t pid() const { return pid_; }
   void send(int signal_number) const;
-  // Waits for the exit; on timeout kills the child and sets timed_out.
+  // Waits for the exit; on timeout kills the child and sets timed_out. The timeout is for a
+  // native build; it is multiplied by 30 when detflow runs under the cross build's emulator.
   ProcessResult wait(std::chrono::seconds timeout);
 
  private:
