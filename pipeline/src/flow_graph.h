@@ -24,7 +24,9 @@ namespace detflow::detail {
 // each for many frames, so the tensors inside keep their buffers (no allocation per frame
 // in steady state). A job is touched by one stage at a time.
 struct FrameJob {
-  std::uint64_t sequence = 0;   // admission order (dense, from 0): the sequencer's key
+  std::size_t stream = 0;       // index of the stream the frame belongs to
+  std::uint64_t sequence = 0;   // admission order within the stream (dense, from 0): the sequencer's key
+  int worker = -1;              // the inference worker the scheduler gave this frame
   FrameResult result;           // frame in, detections and timings out
   Tensor input;                 // preprocess -> infer
   Geometry geometry;            // preprocess -> postprocess
@@ -44,8 +46,9 @@ class FrameProcessor {
   virtual void postprocess(FrameJob& job) = 0;
 };
 
+// One stream's policy in the graph.
 struct FlowGraphSettings {
-  int max_in_flight = 2;        // K >= 1
+  int max_in_flight = 2;        // K >= 1, this stream's frames in the graph at once
   bool live = false;            // live: drop the waiting frame when K are busy; file: wait
   std::int64_t max_frames = 0;  // stop after this many frames read; 0 = no limit
   // >= 1: the stages run on frames whose admission sequence is a multiple of it; the others
@@ -54,6 +57,7 @@ struct FlowGraphSettings {
   int detection_interval = 1;
 };
 
+// How one stream's run ended.
 struct FlowGraphOutcome {
   bool stopped_by_request = false;                     // stop_requested was set, or a sink asked to stop
   bool failed = false;                                 // a sink or the source failed fatally
@@ -61,18 +65,39 @@ struct FlowGraphOutcome {
   RunFailureKind failure_kind = RunFailureKind::none;  // of the first fatal failure
 };
 
-// Opens every sink, runs source -> stages -> sinks until the stream ends, stop_requested
-// becomes true or a sink fails, then waits for the graph and finishes every opened sink
-// exactly once. A sink whose open() throws ends the run before any frame is read: the
+// One stream of the graph. Everything referred to is owned by the caller and outlives the run.
+// `in_order` (tracking) is the stream's serial step between its sequencer and its sinks:
+// called in frame order, from one thread at a time, for frames that did not fail; empty: none.
+// What it throws fails that frame only.
+// `at_end` (tracking) is called once after the stream's last frame has left the graph and
+// before its sinks finish, unless the stream failed fatally; when it returns true, the result
+// it filled (frame null: the end-of-stream result of frame.h) is given to every sink of the
+// stream. What it throws is logged and ends nothing else.
+struct GraphStream {
+  std::string name;  // prefixes per-frame failure logs when non-empty
+  Source* source = nullptr;
+  std::vector<Sink*> sinks;
+  FlowGraphSettings settings;
+  StatisticsRecorder* statistics = nullptr;
+  std::function<void(FrameResult&)> in_order;
+  std::function<bool(FrameResult&)> at_end;
+};
+
+// Opens every stream's sinks, then runs each stream source -> stages -> its sinks until every
+// stream has ended (end of stream, its source or a sink failed fatally) or stop_requested
+// becomes true, then waits for the graph. A stream's sinks are finished exactly once, as soon
+// as its last frame has left the graph, so a finished file's outputs are complete while other
+// streams still run. A sink whose open() throws ends the run before any frame is read: the
 // sinks opened before it are finished and the exception propagates. Whoever sets
-// stop_requested from another thread must also call source.stop() to unblock a read.
-// `in_order` (tracking) is the serial step between the sequencer and the sinks: called in
-// frame order, from one thread at a time, for frames that did not fail; empty: none. What it
-// throws fails that frame only.
-// `at_end` (tracking) is called once after the last frame has left the graph and before the
-// sinks finish, unless the run failed fatally; when it returns true, the result it filled
-// (frame null: the end-of-stream result of frame.h) is given to every sink. What it throws is
-// logged and ends nothing else.
+// stop_requested from another thread must also call every source's stop() to unblock a read.
+// A sink asking to stop (consume() false) sets stop_requested and stops every source.
+// Frames are recorded in their stream's statistics and, when `total` is given and differs, in
+// `total` too. The inference workers serve streams in round-robin order (see
+// InferenceScheduler in flow_graph.cpp). Returns one outcome per stream, in order.
+std::vector<FlowGraphOutcome> run_flow_graph(std::span<const GraphStream> streams, FrameProcessor& processor,
+                                             StatisticsRecorder* total, std::atomic<bool>& stop_requested);
+
+// One stream (the form the tests of ordering, dropping and failures use).
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,
                                 std::atomic<bool>& stop_requested,

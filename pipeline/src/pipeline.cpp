@@ -225,38 +225,81 @@ class TrackingStep {
   track::CountsSnapshot published_counts_;  // guarded by counts_mutex_
 };
 
+// One stream's parts: what the caller handed over, plus its tracking state and statistics.
+struct PipelineStream {
+  std::string name;
+  std::unique_ptr<Source> source;
+  std::vector<std::unique_ptr<Sink>> sinks;
+  StreamOptions options;
+  std::shared_ptr<TrackingStep> tracking;  // null without tracking
+  StatisticsRecorder statistics;
+};
+
+StreamOptions stream_options_of(const PipelineSettings& settings) {
+  StreamOptions options;
+  options.max_in_flight = settings.max_in_flight;
+  options.max_frames = settings.max_frames;
+  options.tracking = settings.tracking;
+  options.tracker = settings.tracker;
+  options.analytics = settings.analytics;
+  options.detection_interval = settings.detection_interval;
+  return options;
+}
+
 }  // namespace
 
 struct Pipeline::Impl {
-  Impl(DetectorSetup& detector, std::unique_ptr<Source> source_in, std::vector<std::unique_ptr<Sink>> sinks_in,
-       const PipelineSettings& settings_in)
-      : source(std::move(source_in)), sinks(std::move(sinks_in)), settings(settings_in) {
-    if (!source) throw Error("pipeline: no source given");
+  Impl(DetectorSetup& detector, std::vector<StreamSetup> setups, const PipelineSettings& settings_in)
+      : settings(settings_in) {
+    if (setups.empty()) throw Error("pipeline: no stream given");
     if (settings.workers < 1) {
       throw Error("workers " + std::to_string(settings.workers) + " is invalid (expected 1 or more)");
     }
-    if (settings.detection_interval < 1) {
-      throw Error("detection interval " + std::to_string(settings.detection_interval) +
-                  " is invalid (expected 1 or more)");
-    }
-    if (settings.detection_interval > 1 && !settings.tracking) {
-      throw Error("detection interval " + std::to_string(settings.detection_interval) +
-                  " needs tracking (the tracker predicts the frames the detector skips)");
-    }
-    if (settings.max_in_flight < 0) {
-      throw Error("max_in_flight " + std::to_string(settings.max_in_flight) +
-                  " is invalid (expected 0 for the default, or 1 or more)");
-    }
-    // Live: one frame per worker, like MediaPipe's flow limiter. A second admitted frame
-    // would wait a whole inference for its engine while the mailbox already holds a newer
-    // one, doubling capture-to-output latency (measured: 2.2x inference instead of ~1.2x).
-    // Files: one frame beyond the workers keeps them all busy while preprocessing and output
-    // overlap inference (with YOLOX-nano they take 3 ms of a 17 ms frame); two per worker
-    // gave the same FPS with 5-7 MiB more memory and 10 ms more latency (on 2 cores).
-    if (settings.max_in_flight == 0) settings.max_in_flight = settings.workers + (source->info().live ? 0 : 1);
-    if (settings.max_in_flight < settings.workers) {
-      spdlog::warn("max_in_flight {} is below workers {}: only {} workers can be busy at once", settings.max_in_flight,
-                   settings.workers, settings.max_in_flight);
+    const bool named = setups.size() > 1;
+    for (StreamSetup& setup : setups) {
+      const std::string which = named ? "stream " + setup.name + ": " : "";
+      if (named && setup.name.empty()) throw Error("pipeline: a stream has an empty name");
+      for (const auto& stream : streams) {
+        if (stream->name == setup.name) throw Error("pipeline: stream name " + setup.name + " is used twice");
+      }
+      if (!setup.source) throw Error("pipeline: " + which + "no source given");
+      StreamOptions& options = setup.options;
+      if (options.detection_interval < 1) {
+        throw Error(which + "detection interval " + std::to_string(options.detection_interval) +
+                    " is invalid (expected 1 or more)");
+      }
+      if (options.detection_interval > 1 && !options.tracking) {
+        throw Error(which + "detection interval " + std::to_string(options.detection_interval) +
+                    " needs tracking (the tracker predicts the frames the detector skips)");
+      }
+      if (options.max_in_flight < 0) {
+        throw Error(which + "max_in_flight " + std::to_string(options.max_in_flight) +
+                    " is invalid (expected 0 for the default, or 1 or more)");
+      }
+      // Live: one frame per worker, like MediaPipe's flow limiter. A second admitted frame
+      // would wait a whole inference for its engine while the mailbox already holds a newer
+      // one, doubling capture-to-output latency (measured: 2.2x inference instead of ~1.2x).
+      // Files: one frame beyond the workers keeps them all busy while preprocessing and output
+      // overlap inference (with YOLOX-nano they take 3 ms of a 17 ms frame); two per worker
+      // gave the same FPS with 5-7 MiB more memory and 10 ms more latency (on 2 cores).
+      if (options.max_in_flight == 0) options.max_in_flight = settings.workers + (setup.source->info().live ? 0 : 1);
+      if (options.max_in_flight < settings.workers && !named) {
+        spdlog::warn("max_in_flight {} is below workers {}: only {} workers can be busy at once", options.max_in_flight,
+                     settings.workers, options.max_in_flight);
+      }
+      auto stream = std::make_unique<PipelineStream>();
+      stream->name = setup.name;
+      stream->source = std::move(setup.source);
+      stream->sinks = std::move(setup.sinks);
+      stream->options = options;
+      if (options.tracking) {
+        PipelineSettings tracking_settings;
+        tracking_settings.tracker = options.tracker;
+        tracking_settings.analytics = options.analytics;
+        tracking_settings.detection_interval = options.detection_interval;
+        stream->tracking = std::make_shared<TrackingStep>(tracking_settings, detector.labels());
+      }
+      streams.push_back(std::move(stream));
     }
     const int threads = detector.engine_options().intra_op_threads;
     const auto cores = static_cast<int>(std::thread::hardware_concurrency());
@@ -265,77 +308,155 @@ struct Pipeline::Impl {
                    cores);
     }
     processor = std::make_unique<DetectorProcessor>(detector, settings.workers);
-    if (settings.tracking) tracking = std::make_shared<TrackingStep>(settings, detector.labels());
   }
 
-  std::unique_ptr<Source> source;
-  std::vector<std::unique_ptr<Sink>> sinks;
+  // With one stream its recorder is the whole run's; with several, the run has its own.
+  const StatisticsRecorder& total_recorder() const {
+    return streams.size() == 1 ? streams.front()->statistics : total_statistics;
+  }
+
+  Statistics stream_snapshot(std::size_t index) const {
+    const PipelineStream& stream = *streams.at(index);
+    Statistics statistics = stream.statistics.snapshot();
+    statistics.frames_corrupt = stream.source->counters().corrupt_frames;
+    if (stream.tracking) statistics.counts = stream.tracking->counts();
+    if (streams.size() > 1) statistics.camera = stream.name;
+    return statistics;
+  }
+
+  Statistics total_snapshot() const {
+    if (streams.size() == 1) return stream_snapshot(0);
+    Statistics statistics = total_statistics.snapshot();
+    statistics.frames_corrupt = 0;
+    for (std::size_t index = 0; index < streams.size(); ++index) {
+      statistics.streams.push_back(stream_snapshot(index));
+      statistics.frames_corrupt += statistics.streams.back().frames_corrupt;
+    }
+    return statistics;
+  }
+
   PipelineSettings settings;
+  std::vector<std::unique_ptr<PipelineStream>> streams;
   std::unique_ptr<DetectorProcessor> processor;
-  std::shared_ptr<TrackingStep> tracking;  // null without tracking
-  StatisticsRecorder statistics;
+  StatisticsRecorder total_statistics;  // several streams: every frame of every stream
   std::atomic<bool> stop_requested{false};
   bool ran = false;
 };
 
+namespace {
+
+std::vector<StreamSetup> one_stream(std::unique_ptr<Source> source, std::vector<std::unique_ptr<Sink>> sinks,
+                                    const PipelineSettings& settings) {
+  std::vector<StreamSetup> streams(1);
+  streams[0].source = std::move(source);
+  streams[0].sinks = std::move(sinks);
+  streams[0].options = stream_options_of(settings);
+  return streams;
+}
+
+}  // namespace
+
 Pipeline::Pipeline(DetectorSetup& detector, std::unique_ptr<Source> source, std::vector<std::unique_ptr<Sink>> sinks,
                    const PipelineSettings& settings)
-    : impl_(std::make_unique<Impl>(detector, std::move(source), std::move(sinks), settings)) {}
+    : impl_(std::make_unique<Impl>(detector, one_stream(std::move(source), std::move(sinks), settings), settings)) {}
+
+Pipeline::Pipeline(DetectorSetup& detector, std::vector<StreamSetup> streams, const PipelineSettings& settings)
+    : impl_(std::make_unique<Impl>(detector, std::move(streams), settings)) {}
 
 Pipeline::~Pipeline() = default;
 
 RunSummary Pipeline::run() {
   if (impl_->ran) throw Error("pipeline: run() was already called (a Pipeline runs once)");
   impl_->ran = true;
-  std::vector<Sink*> sinks;
-  for (const auto& sink : impl_->sinks) sinks.push_back(sink.get());
 
-  detail::FlowGraphSettings graph_settings;
-  graph_settings.max_in_flight = impl_->settings.max_in_flight;
-  graph_settings.live = impl_->source->info().live;
-  graph_settings.max_frames = impl_->settings.max_frames;
-  graph_settings.detection_interval = impl_->settings.detection_interval;
-  std::function<void(FrameResult&)> tracking;
-  std::function<bool(FrameResult&)> end_tracking;
-  if (impl_->tracking) {
-    tracking = [step = impl_->tracking](FrameResult& result) { (*step)(result); };
-    end_tracking = [step = impl_->tracking](FrameResult& result) { return step->finish(result); };
+  std::vector<detail::GraphStream> graph_streams;
+  for (const auto& stream : impl_->streams) {
+    detail::GraphStream& graph_stream = graph_streams.emplace_back();
+    graph_stream.name = impl_->streams.size() > 1 ? stream->name : "";
+    graph_stream.source = stream->source.get();
+    for (const auto& sink : stream->sinks) graph_stream.sinks.push_back(sink.get());
+    graph_stream.settings.max_in_flight = stream->options.max_in_flight;
+    graph_stream.settings.live = stream->source->info().live;
+    graph_stream.settings.max_frames = stream->options.max_frames;
+    graph_stream.settings.detection_interval = stream->options.detection_interval;
+    graph_stream.statistics = &stream->statistics;
+    if (stream->tracking) {
+      graph_stream.in_order = [step = stream->tracking](FrameResult& result) { (*step)(result); };
+      graph_stream.at_end = [step = stream->tracking](FrameResult& result) { return step->finish(result); };
+    }
   }
 
-  detail::FlowGraphOutcome outcome;
+  std::vector<detail::FlowGraphOutcome> outcomes;
   {
-    detail::ProgressReporter reporter(impl_->statistics, impl_->settings, stderr, isatty(fileno(stderr)) != 0);
-    outcome = detail::run_flow_graph(*impl_->source, sinks, *impl_->processor, graph_settings, impl_->statistics,
-                                     impl_->stop_requested, tracking, end_tracking);
+    detail::ProgressReporter reporter([this] { return impl_->total_snapshot(); },
+                                      [this] {
+                                        std::vector<Statistics> per_stream;
+                                        for (std::size_t index = 0; index < impl_->streams.size(); ++index) {
+                                          per_stream.push_back(impl_->stream_snapshot(index));
+                                        }
+                                        return per_stream;
+                                      },
+                                      impl_->settings, stderr, isatty(fileno(stderr)) != 0);
+    outcomes =
+        detail::run_flow_graph(graph_streams, *impl_->processor,
+                               impl_->streams.size() > 1 ? &impl_->total_statistics : nullptr, impl_->stop_requested);
   }
 
   RunSummary summary;
   summary.statistics = snapshot();
-  summary.stopped_by_request = outcome.stopped_by_request;
-  summary.failed = outcome.failed;
-  summary.failure = outcome.failure;
-  summary.failure_kind = outcome.failure_kind;
-  const SourceCounters counters = impl_->source->counters();
-  if (!counters.last_warning.empty()) spdlog::warn("source: {}", counters.last_warning);
+  summary.stopped_by_request = impl_->stop_requested.load();
+  for (std::size_t index = 0; index < impl_->streams.size(); ++index) {
+    const PipelineStream& stream = *impl_->streams[index];
+    const detail::FlowGraphOutcome& outcome = outcomes[index];
+    StreamSummary& stream_summary = summary.streams.emplace_back();
+    stream_summary.name = stream.name;
+    stream_summary.statistics = impl_->stream_snapshot(index);
+    stream_summary.statistics.camera = stream.name;
+    stream_summary.failed = outcome.failed;
+    stream_summary.failure = outcome.failure;
+    stream_summary.failure_kind = outcome.failure_kind;
+    if (outcome.failed && !summary.failed) {
+      summary.failed = true;
+      summary.failure = impl_->streams.size() > 1 ? "stream " + stream.name + ": " + outcome.failure : outcome.failure;
+      summary.failure_kind = outcome.failure_kind;
+    }
+    const SourceCounters counters = stream.source->counters();
+    if (!counters.last_warning.empty()) {
+      spdlog::warn("{}source: {}", impl_->streams.size() > 1 ? "stream " + stream.name + ": " : "",
+                   counters.last_warning);
+    }
+  }
   return summary;
 }
 
 void Pipeline::request_stop() {
   impl_->stop_requested.store(true);
-  impl_->source->stop();
+  for (const auto& stream : impl_->streams) stream->source->stop();
 }
 
-Statistics Pipeline::snapshot() const {
-  Statistics statistics = impl_->statistics.snapshot();
-  statistics.frames_corrupt = impl_->source->counters().corrupt_frames;
-  if (impl_->tracking) statistics.counts = impl_->tracking->counts();
-  return statistics;
+std::size_t Pipeline::stream_count() const { return impl_->streams.size(); }
+
+const std::string& Pipeline::stream_name(std::size_t stream) const { return impl_->streams.at(stream)->name; }
+
+std::size_t Pipeline::stream_index(const std::string& name) const {
+  for (std::size_t index = 0; index < impl_->streams.size(); ++index) {
+    if (impl_->streams[index]->name == name) return index;
+  }
+  return impl_->streams.size();
 }
 
-const SourceInfo& Pipeline::source_info() const { return impl_->source->info(); }
+Statistics Pipeline::snapshot() const { return impl_->total_snapshot(); }
 
-SourceCounters Pipeline::source_counters() const { return impl_->source->counters(); }
+Statistics Pipeline::snapshot(std::size_t stream) const { return impl_->stream_snapshot(stream); }
 
-const StatisticsRecorder& Pipeline::recorder() const { return impl_->statistics; }
+const SourceInfo& Pipeline::source_info(std::size_t stream) const { return impl_->streams.at(stream)->source->info(); }
+
+SourceCounters Pipeline::source_counters(std::size_t stream) const {
+  return impl_->streams.at(stream)->source->counters();
+}
+
+const StatisticsRecorder& Pipeline::recorder() const { return impl_->total_recorder(); }
+
+const StatisticsRecorder& Pipeline::recorder(std::size_t stream) const { return impl_->streams.at(stream)->statistics; }
 
 }  // namespace detflow

@@ -77,7 +77,15 @@ std::string format_progress_line(const Statistics& statistics) {
 
 ProgressReporter::ProgressReporter(const StatisticsRecorder& statistics, const PipelineSettings& settings,
                                    std::FILE* stream, bool terminal)
-    : statistics_(statistics), settings_(settings), stream_(stream), terminal_(terminal) {
+    : ProgressReporter([&statistics] { return statistics.snapshot(); }, {}, settings, stream, terminal) {}
+
+ProgressReporter::ProgressReporter(Snapshot total, StreamSnapshots per_stream, const PipelineSettings& settings,
+                                   std::FILE* stream, bool terminal)
+    : total_(std::move(total)),
+      per_stream_(std::move(per_stream)),
+      settings_(settings),
+      stream_(stream),
+      terminal_(terminal) {
   if (settings_.progress || settings_.stats_interval_s > 0) thread_ = std::thread([this] { loop(); });
 }
 
@@ -109,14 +117,19 @@ void ProgressReporter::loop() {
     wake_.wait_until(lock, next, [&] { return stopping_; });
     if (stopping_) break;
     const auto now = steady_clock::now();
-    const Statistics snapshot = statistics_.snapshot();
+    const Statistics snapshot = total_();
     if (settings_.stats_interval_s > 0 && now >= next_statistics) {
       next_statistics += statistics_period;
       if (bar_drawn_) std::fputs("\r\033[K", stream_);
-      if (settings_.on_statistics) {
-        settings_.on_statistics(snapshot);
-      } else {
-        spdlog::info("statistics: {}", snapshot.to_line());
+      std::vector<Statistics> reports;
+      if (per_stream_) reports = per_stream_();
+      if (reports.empty()) reports.push_back(snapshot);
+      for (const Statistics& report : reports) {
+        if (settings_.on_statistics) {
+          settings_.on_statistics(report);
+        } else {
+          spdlog::info("statistics: {}", report.to_line());
+        }
       }
     }
     if (settings_.progress && now >= next_progress) {
@@ -131,7 +144,7 @@ void ProgressReporter::loop() {
     }
   }
   if (bar_drawn_) {
-    std::fprintf(stream_, "\r\033[K%s\n", format_progress_bar(statistics_.snapshot(), 100).c_str());
+    std::fprintf(stream_, "\r\033[K%s\n", format_progress_bar(total_(), 100).c_str());
     std::fflush(stream_);
   }
 }

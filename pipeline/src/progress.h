@@ -4,9 +4,11 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "detflow/pipeline/pipeline.h"
 #include "detflow/pipeline/statistics.h"
@@ -24,8 +26,16 @@ double estimated_seconds_left(const Statistics& statistics);
 // stats_interval_s and draws progress on `stream` (a bar when `terminal`, else a line
 // every progress_interval_s). Does nothing when neither is enabled. stop() (or the
 // destructor) ends the thread and closes the bar with a newline.
+// Progress shows `total()`; the periodic statistics are `per_stream()`, one report per entry
+// (one stream: the run's snapshot, with its line and zone counts), or total() when that is
+// empty. Both are called from the reporter's thread.
 class ProgressReporter {
  public:
+  using Snapshot = std::function<Statistics()>;
+  using StreamSnapshots = std::function<std::vector<Statistics>()>;
+  ProgressReporter(Snapshot total, StreamSnapshots per_stream, const PipelineSettings& settings, std::FILE* stream,
+                   bool terminal);
+  // A single recorder (tests).
   ProgressReporter(const StatisticsRecorder& statistics, const PipelineSettings& settings, std::FILE* stream,
                    bool terminal);
   ~ProgressReporter();
@@ -36,7 +46,8 @@ class ProgressReporter {
  private:
   void loop();
 
-  const StatisticsRecorder& statistics_;
+  Snapshot total_;
+  StreamSnapshots per_stream_;
   const PipelineSettings& settings_;
   std::FILE* stream_;
   bool terminal_;

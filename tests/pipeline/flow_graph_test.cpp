@@ -607,5 +607,182 @@ TEST(FlowGraph, NoEndOfStreamResultWhenNothingEndedOrTheRunFailed) {
   }
 }
 
+// ---- several streams sharing the inference workers ----
+
+// A stream of the multi-stream tests: its fake source, recording sink and statistics.
+struct TestStream {
+  TestStream(std::string name, std::int64_t frames, double fps, bool live, Observations& observations)
+      : source(frames, fps, live), sink("sink-" + name, observations) {
+    graph.name = std::move(name);
+    graph.source = &source;
+    graph.sinks = {&sink};
+    graph.statistics = &statistics;
+    graph.settings.live = live;
+  }
+  FakeSource source;
+  RecordingSink sink;
+  StatisticsRecorder statistics;
+  GraphStream graph;
+};
+
+std::vector<FlowGraphOutcome> run_streams(std::vector<std::unique_ptr<TestStream>>& streams, FrameProcessor& processor,
+                                          StatisticsRecorder& total, std::atomic<bool>& stop) {
+  std::vector<GraphStream> graph_streams;
+  for (const auto& stream : streams) graph_streams.push_back(stream->graph);
+  return run_flow_graph(graph_streams, processor, &total, stop);
+}
+
+TEST(FlowGraphStreams, EachStreamKeepsItsOrderAndEveryFileFrame) {
+  Observations observations;
+  FakeProcessor processor(2, observations);
+  processor.max_preprocess = 1ms;
+  processor.max_inference = 3ms;
+  processor.max_postprocess = 1ms;
+  std::vector<std::unique_ptr<TestStream>> streams;
+  const std::vector<std::int64_t> lengths{40, 70, 110};
+  for (std::size_t index = 0; index < lengths.size(); ++index) {
+    streams.push_back(
+        std::make_unique<TestStream>("file" + std::to_string(index), lengths[index], 0, false, observations));
+    streams.back()->graph.settings.max_in_flight = 3;
+  }
+  StatisticsRecorder total;
+  std::atomic<bool> stop{false};
+  const auto outcomes = run_streams(streams, processor, total, stop);
+
+  ASSERT_EQ(outcomes.size(), 3u);
+  std::int64_t frames = 0;
+  for (std::size_t index = 0; index < streams.size(); ++index) {
+    const TestStream& stream = *streams[index];
+    EXPECT_FALSE(outcomes[index].failed) << outcomes[index].failure;
+    ASSERT_EQ(static_cast<std::int64_t>(stream.sink.indices.size()), lengths[index]) << stream.graph.name;
+    for (std::size_t position = 0; position < stream.sink.indices.size(); ++position) {
+      EXPECT_EQ(stream.sink.indices[position], static_cast<std::int64_t>(position)) << stream.graph.name;
+      // The detection travelled with its own frame, not another stream's frame of that index.
+      EXPECT_EQ(stream.sink.detection_classes[position], static_cast<int>(position)) << stream.graph.name;
+    }
+    const Statistics statistics = stream.statistics.snapshot();
+    EXPECT_EQ(statistics.frames_processed, lengths[index]);
+    EXPECT_EQ(statistics.frames_total, lengths[index]);
+    EXPECT_EQ(stream.sink.finished, 1);
+    frames += lengths[index];
+  }
+  const Statistics whole = total.snapshot();
+  EXPECT_EQ(whole.frames_processed, frames);
+  EXPECT_EQ(whole.frames_read, frames);
+  EXPECT_EQ(whole.frames_total, frames);
+  EXPECT_EQ(whole.stages.at("inference").count, frames);
+  EXPECT_FALSE(processor.worker_was_shared());
+}
+
+TEST(FlowGraphStreams, AFinishedFileIsCompleteWhileALiveStreamRunsOn) {
+  Observations observations;
+  FakeProcessor processor(1, observations);
+  processor.fixed_inference = 2ms;
+  std::vector<std::unique_ptr<TestStream>> streams;
+  streams.push_back(std::make_unique<TestStream>("file", 10, 0, false, observations));
+  streams.push_back(std::make_unique<TestStream>("camera", -1, 100.0, true, observations));
+  StatisticsRecorder total;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> file_finished_while_running{false};
+  std::thread stopper([&] {
+    const auto deadline = Clock::now() + 10s;
+    while (streams[0]->sink.finished == 0 && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(200ms);
+    file_finished_while_running = streams[0]->sink.finished == 1;
+    stop.store(true);
+    streams[1]->source.stop();
+  });
+  const auto outcomes = run_streams(streams, processor, total, stop);
+  stopper.join();
+  EXPECT_TRUE(file_finished_while_running.load()) << "the file's outputs are finished when it ends";
+  EXPECT_EQ(streams[0]->sink.indices.size(), 10u);
+  EXPECT_GT(streams[1]->sink.indices.size(), 10u) << "the camera ran on after the file";
+  EXPECT_EQ(streams[1]->sink.finished, 1);
+  EXPECT_TRUE(outcomes[1].stopped_by_request);
+}
+
+// The acceptance rule of issue 14: under overload every live stream gets at least 90 % of its
+// fair share of the processed frames, next to a file stream that always has a frame ready and
+// more slots than each camera. Fails with first-come-first-served workers (the file, K = 2,
+// takes 2/6 of the frames and each camera 1/6 = 83 % of a fair fifth).
+TEST(FlowGraphStreams, UnderOverloadEveryLiveStreamGetsItsFairShare) {
+  Observations observations;
+  FakeProcessor processor(1, observations);
+  processor.fixed_inference = 6ms;  // at most ~166 frames per second in all
+  std::vector<std::unique_ptr<TestStream>> streams;
+  for (int camera = 0; camera < 4; ++camera) {
+    streams.push_back(std::make_unique<TestStream>("camera" + std::to_string(camera), -1, 100.0, true, observations));
+    streams.back()->graph.settings.max_in_flight = 1;  // 4 x 100 fps asked for: overload
+  }
+  streams.push_back(std::make_unique<TestStream>("file", -1, 0, false, observations));
+  streams.back()->graph.settings.max_in_flight = 2;
+  StatisticsRecorder total;
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(2s);
+    stop.store(true);
+    for (auto& stream : streams) stream->source.stop();
+  });
+  const auto outcomes = run_streams(streams, processor, total, stop);
+  stopper.join();
+
+  std::int64_t processed = 0;
+  for (const auto& stream : streams) processed += stream->statistics.snapshot().frames_processed;
+  ASSERT_GT(processed, 50) << "the graph hardly ran";
+  const double fair_share = static_cast<double>(processed) / static_cast<double>(streams.size());
+  for (const auto& stream : streams) {
+    const Statistics statistics = stream->statistics.snapshot();
+    EXPECT_GE(static_cast<double>(statistics.frames_processed), 0.9 * fair_share)
+        << stream->graph.name << ": " << statistics.frames_processed << " of " << processed << " frames";
+    if (stream->graph.settings.live) {
+      EXPECT_GT(statistics.frames_dropped, 0) << stream->graph.name << " was overloaded, so it dropped frames";
+      for (std::size_t position = 1; position < stream->sink.indices.size(); ++position) {
+        EXPECT_LT(stream->sink.indices[position - 1], stream->sink.indices[position]);
+      }
+    }
+  }
+}
+
+TEST(FlowGraphStreams, AFailingStreamLeavesTheOthersRunning) {
+  Observations observations;
+  FakeProcessor processor(2, observations);
+  processor.max_inference = 2ms;
+  std::vector<std::unique_ptr<TestStream>> streams;
+  streams.push_back(std::make_unique<TestStream>("broken", 100, 0, false, observations));
+  streams.back()->sink.throw_at = 10;
+  streams.push_back(std::make_unique<TestStream>("healthy", 100, 0, false, observations));
+  for (auto& stream : streams) stream->graph.settings.max_in_flight = 2;
+  StatisticsRecorder total;
+  std::atomic<bool> stop{false};
+  const auto outcomes = run_streams(streams, processor, total, stop);
+
+  EXPECT_TRUE(outcomes[0].failed);
+  EXPECT_EQ(outcomes[0].failure_kind, RunFailureKind::sink);
+  EXPECT_NE(outcomes[0].failure.find("disk full while writing frame 10"), std::string::npos) << outcomes[0].failure;
+  EXPECT_EQ(streams[0]->sink.indices.size(), 10u);
+  EXPECT_EQ(streams[0]->sink.finished, 1);
+  EXPECT_FALSE(outcomes[1].failed) << outcomes[1].failure;
+  EXPECT_EQ(streams[1]->sink.indices.size(), 100u);
+  EXPECT_EQ(streams[1]->sink.finished, 1);
+}
+
+TEST(FlowGraphStreams, ASinkAskingToStopEndsEveryStream) {
+  Observations observations;
+  FakeProcessor processor(1, observations);
+  processor.fixed_inference = 1ms;
+  std::vector<std::unique_ptr<TestStream>> streams;
+  streams.push_back(std::make_unique<TestStream>("window", -1, 200.0, true, observations));
+  streams.back()->sink.stop_after = 20;  // the window was closed
+  streams.push_back(std::make_unique<TestStream>("other", -1, 200.0, true, observations));
+  StatisticsRecorder total;
+  std::atomic<bool> stop{false};
+  const auto outcomes = run_streams(streams, processor, total, stop);
+  for (std::size_t index = 0; index < streams.size(); ++index) {
+    EXPECT_TRUE(outcomes[index].stopped_by_request);
+    EXPECT_FALSE(outcomes[index].failed) << outcomes[index].failure;
+    EXPECT_EQ(streams[index]->sink.finished, 1);
+  }
+}
+
 }  // namespace
 }  // namespace detflow::detail

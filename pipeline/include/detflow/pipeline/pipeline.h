@@ -1,31 +1,44 @@
-// detflow/pipeline/pipeline.h — the flow graph from a source to sinks.
+// detflow/pipeline/pipeline.h — the flow graph from one or several sources to their sinks.
 //
-//  source ─► limiter ─► preprocess ─► infer ─► postprocess ─► sequencer ─► track ─► sinks
-//  (capture) (≤ K in    (parallel)    (N       (parallel)     (frame        (serial,  (in order,
-//             flight)                  engines)                order)        tracker + one thread)
-//     ▲                                                                      analytics)      │
-//     └──────────────────── token returned when a frame leaves ◄──────────────────────────────┘
+//  streams ─► limiter ─► preprocess ─► scheduler ─► infer ─► postprocess ─► sequencer ─► track + sinks
+//  (capture,  (≤ K in    (parallel,    (round-robin  (N       (parallel)     (frame        (serial per
+//   one        flight     shared)       across        engines,               order, per    stream, one
+//   thread     per                      streams)      shared)                stream)       thread at a
+//   each)      stream)                                                                     time)
+//     ▲                                                                                         │
+//     └──────────────────── token returned when a frame leaves ◄──────────────────────────────────┘
 //
-// Live mode: the source thread never waits on the graph; when all K slots are busy the
-// newest frame replaces the one waiting and the drop is counted. File mode: every frame
+// One Pipeline runs one model for N named streams (cameras, files): one DetectorSetup, one set of
+// inference workers shared by every stream. Everything else is per stream: the source and its
+// capture thread, the in-flight limit K and the live/file policy, frame order, tracking and
+// analytics state, sinks and statistics.
+//
+// Live mode (per stream): the source thread never waits on the graph; when all K slots are busy
+// the newest frame replaces the one waiting and the drop is counted. File mode: every frame
 // is processed; the source waits for a free slot.
+// Fairness: the inference workers serve the streams that have a preprocessed frame waiting in
+// round-robin order, one frame per stream per turn, so a file stream (which always has a frame
+// ready) cannot take more than its share from a live camera.
 //
-// Pipeline owns the source, the sinks and one engine per inference worker (made by the
+// Pipeline owns the sources, the sinks and one engine per inference worker (made by the
 // constructor with DetectorSetup::make_engine(); the DetectorSetup must outlive the
-// Pipeline). run() blocks until the stream ends, stop is requested or a sink fails; it
-// always waits for the graph and finishes every opened sink exactly once before
-// returning. It opens the sinks first: a sink whose open() throws detflow::Error makes
-// run() finish the sinks opened before it and rethrow (setup error; that sink is not
-// finished). run() may be called once.
+// Pipeline). run() blocks until every stream has ended (files at their end, live sources when
+// stopped or given up), stop is requested, or a stream fails; it always waits for the graph and
+// finishes every opened sink exactly once before returning. It opens the sinks first: a sink
+// whose open() throws detflow::Error makes run() finish the sinks opened before it and rethrow
+// (setup error; that sink is not finished). run() may be called once.
 // A stage that throws for one frame fails that frame only (Statistics::frames_failed; it
 // still reaches the sinks with FrameResult::failed set). A sink that throws from consume()
-// ends the run: RunSummary::failed with the sink's message; frames still in flight are
-// counted as dropped.
-// request_stop() and snapshot() may be called from any thread; request_stop() only sets an
-// atomic flag and calls Source::stop(), so a signal-handling thread may call it.
-// With tracking, the end of the run (end of stream, stop request; not a fatal failure) ends
-// every live track: their track_end events, and the zone exits they cause, reach the sinks in
-// one end-of-stream result (frame.h) before the sinks finish.
+// ends its stream: that stream's summary is failed with the sink's message, its frames still in
+// flight are counted as dropped; the other streams run on. The same holds for a source that
+// fails or is given up. A sink that asks to stop (consume() returns false: a closed window)
+// stops every stream.
+// request_stop() and the snapshot/counter accessors may be called from any thread;
+// request_stop() only sets an atomic flag and calls Source::stop(), so a signal-handling thread
+// may call it.
+// With tracking, the end of a stream (end of stream, stop request; not a fatal failure) ends
+// every live track: their track_end events, and the zone exits they cause, reach that stream's
+// sinks in one end-of-stream result (frame.h) before the sinks finish.
 #pragma once
 
 #include <atomic>
@@ -45,13 +58,27 @@
 
 namespace detflow {
 
+// What one stream may set for itself (see StreamSetup).
+struct StreamOptions {
+  int max_in_flight = 0;        // K, this stream's frames in the graph; 0 = workers (live) or workers + 1 (file)
+  std::int64_t max_frames = 0;  // stop this stream after this many captured frames; 0 = no limit
+  bool tracking = false;        // see PipelineSettings::tracking
+  track::TrackerSettings tracker;
+  track::AnalyticsSettings analytics;
+  int detection_interval = 1;  // see PipelineSettings::detection_interval
+};
+
+// The single-stream constructor reads every field. The multi-stream one reads only workers,
+// stats_interval_s, on_statistics, progress and progress_interval_s: each stream's own options
+// come with it (StreamSetup::options).
 struct PipelineSettings {
-  int workers = 1;              // inference workers (engine instances), >= 1
+  int workers = 1;              // inference workers (engine instances), >= 1, shared by all streams
   int max_in_flight = 0;        // K, frames between source and sinks; 0 = workers (live) or workers + 1 (file)
   std::int64_t max_frames = 0;  // stop after this many captured frames; 0 = no limit
   double stats_interval_s = 0;  // > 0: report statistics every N seconds while running
-  // Called from a reporting thread every stats_interval_s with a snapshot; empty: one
-  // line (Statistics::to_line) is logged at info level instead.
+  // Called from a reporting thread every stats_interval_s with a snapshot (with several
+  // streams: one call per stream, Statistics::camera set); empty: one line
+  // (Statistics::to_line) is logged at info level instead.
   std::function<void(const Statistics&)> on_statistics;
   // Progress on stderr: when stderr is a terminal and the frame count is known, a bar with
   // ETA redrawn in place; otherwise one plain line every progress_interval_s.
@@ -81,33 +108,67 @@ enum class RunFailureKind {
   graph,        // the flow graph itself failed (resource exhaustion or a bug)
 };
 
+// One named stream: its source, its sinks and its options. Names are unique within a
+// Pipeline (the constructor throws detflow::Error for duplicates); they label statistics.
+struct StreamSetup {
+  std::string name;
+  std::unique_ptr<Source> source;
+  std::vector<std::unique_ptr<Sink>> sinks;
+  StreamOptions options;
+};
+
+// How one stream ended.
+struct StreamSummary {
+  std::string name;
+  Statistics statistics;  // camera = name
+  bool failed = false;    // its sink or source failed fatally (the others ran on)
+  std::string failure;    // why, one line
+  RunFailureKind failure_kind = RunFailureKind::none;
+};
+
 struct RunSummary {
+  // The whole run: every stream's counters summed, latencies over all frames; with one
+  // stream, that stream's statistics (counts included).
   Statistics statistics;
   bool stopped_by_request = false;  // signal or a sink asked to stop
-  bool failed = false;              // a sink or the source failed fatally
+  bool failed = false;              // a stream failed fatally (with several: the first, named in `failure`)
   std::string failure;              // why, one line
   RunFailureKind failure_kind = RunFailureKind::none;
+  std::vector<StreamSummary> streams;  // one per stream, in the order given
 };
 
 class Pipeline {
  public:
+  // One stream (named ""): every field of `settings` applies.
   Pipeline(DetectorSetup& detector, std::unique_ptr<Source> source, std::vector<std::unique_ptr<Sink>> sinks,
            const PipelineSettings& settings);
+  // Several named streams sharing the detector's workers. Throws detflow::Error for no stream,
+  // a stream without a source, an empty or duplicate name, or options out of range.
+  Pipeline(DetectorSetup& detector, std::vector<StreamSetup> streams, const PipelineSettings& settings);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
   RunSummary run();
   void request_stop();
-  const SourceInfo& source_info() const;
-  // Live statistics snapshot (thread-safe); with lines or zones, the counts so far.
+
+  std::size_t stream_count() const;
+  const std::string& stream_name(std::size_t stream) const;
+  // Index of the stream named `name`, or stream_count() when there is none.
+  std::size_t stream_index(const std::string& name) const;
+  const SourceInfo& source_info(std::size_t stream = 0) const;
+  // Live statistics snapshot of the whole run (thread-safe): counters summed over the streams;
+  // with one stream, its counts so far (lines, zones).
   Statistics snapshot() const;
-  // The source's state and supervision counters now (thread-safe).
-  SourceCounters source_counters() const;
+  // One stream's snapshot (camera = its name; its counts so far).
+  Statistics snapshot(std::size_t stream) const;
+  // A stream's source state and supervision counters now (thread-safe).
+  SourceCounters source_counters(std::size_t stream = 0) const;
   // The live counters and latency distributions behind snapshot(), for exporters that need
-  // more than the summary (histogram buckets). Thread-safe to read; lives as long as the
-  // Pipeline.
+  // more than the summary (histogram buckets): of the whole run, or of one stream.
+  // Thread-safe to read; they live as long as the Pipeline.
   const StatisticsRecorder& recorder() const;
+  const StatisticsRecorder& recorder(std::size_t stream) const;
 
  private:
   struct Impl;

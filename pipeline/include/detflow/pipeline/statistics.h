@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -27,6 +28,7 @@ struct LatencySummary {
 };
 
 struct Statistics {
+  std::string camera;                 // the stream's name when a run has several streams; empty otherwise
   std::int64_t frames_read = 0;       // handed over by the source
   std::int64_t frames_processed = 0;  // reached the sinks with detections
   std::int64_t frames_detected = 0;   // of those, frames the detector ran on (detection interval)
@@ -43,12 +45,18 @@ struct Statistics {
   // With lines or zones configured (tracking analytics): per line in/out per class, per zone
   // occupancy now and entered since the start, per class. Empty otherwise.
   std::optional<track::CountsSnapshot> counts;
+  // The whole run of a multi-stream Pipeline: each stream's own statistics (camera set), in
+  // the order of the streams. Empty for a single stream and in the per-stream entries.
+  std::vector<Statistics> streams;
 
-  // With counts: "counts": track::to_json(CountsSnapshot) (see track/event.h).
+  // With counts: "counts": track::to_json(CountsSnapshot) (see track/event.h); "camera" when
+  // camera is set; "streams": [each stream's to_json()] when streams is not empty.
   nlohmann::json to_json() const;
-  // Multi-line human-readable table; with counts, one line per line and per zone after it.
+  // Multi-line human-readable table; with counts, one line per line and per zone after it;
+  // then, for a multi-stream total, one section per stream ("camera NAME:" and its table).
   std::string to_text() const;
-  // One line for periodic reports, e.g. "frames 120/795 (15 %), 23.1 fps, 0 dropped, 0 failed, p95 latency 88 ms".
+  // One line for periodic reports, e.g. "frames 120/795 (15 %), 23.1 fps, 0 dropped, 0 failed, p95 latency 88 ms";
+  // prefixed "camera NAME: " when camera is set.
   std::string to_line() const;
 };
 
