@@ -205,6 +205,26 @@ TEST(Tracker, TimestampsGoingBackwardsAreTreatedAsEqual) {
   EXPECT_TRUE(std::isfinite(tracks[0].box.x1));
 }
 
+// The detector on every third frame: a walker moves its own width between detections, so plain
+// IoU never sees the same object twice; buffered IoU (match_buffer) keeps one track.
+TEST(Tracker, BufferedIoUKeepsAnObjectThatMovesItsWidthBetweenDetections) {
+  const auto tracks_seen = [](float match_buffer) {
+    TrackerSettings settings;
+    settings.match_buffer = match_buffer;
+    Tracker tracker(settings);
+    std::vector<std::uint64_t> ids;
+    for (int update = 0; update < 20; ++update) {
+      const std::vector<Detection> detections{box_at(100.0f + 40.0f * update, 200)};
+      for (const Track& track : tracker.update(detections, update * 0.1)) ids.push_back(track.id);
+    }
+    return ids;
+  };
+  EXPECT_TRUE(tracks_seen(0).empty()) << "plain IoU: no overlap, so never confirmed";
+  const std::vector<std::uint64_t> ids = tracks_seen(1.0f);
+  ASSERT_GE(ids.size(), 18u) << "confirmed on the second detection";
+  for (const std::uint64_t id : ids) EXPECT_EQ(id, ids.front());
+}
+
 TEST(TrackerSettings, OutOfRangeValuesAreOneLineErrorsNamingTheKey) {
   const auto expect_error = [](TrackerSettings settings, const std::string& key) {
     try {
@@ -237,6 +257,9 @@ TEST(TrackerSettings, OutOfRangeValuesAreOneLineErrorsNamingTheKey) {
   settings = {};
   settings.first_match_iou = 1;
   expect_error(settings, "tracking.first_match_iou");
+  settings = {};
+  settings.match_buffer = -0.5f;
+  expect_error(settings, "tracking.match_buffer");
   settings = {};
   settings.max_tracks = 0;
   expect_error(settings, "tracking.max_tracks");

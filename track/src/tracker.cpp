@@ -50,6 +50,16 @@ Measurement measure(const Detection& detection) {
 
 }  // namespace
 
+namespace {
+
+// `box` grown by `fraction` of its width (height) on the left and right (top and bottom).
+Box buffered(const Box& box, float fraction) {
+  const float grow_x = (box.x2 - box.x1) * fraction, grow_y = (box.y2 - box.y1) * fraction;
+  return {box.x1 - grow_x, box.y1 - grow_y, box.x2 + grow_x, box.y2 + grow_y};
+}
+
+}  // namespace
+
 float intersection_over_union(const Box& a, const Box& b) {
   const float overlap_width = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
   const float overlap_height = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
@@ -80,6 +90,7 @@ void TrackerSettings::validate() const {
   require(velocity_noise > 0 && velocity_noise <= 1, "velocity_noise", velocity_noise, "(0, 1]");
   require(measurement_noise > 0 && measurement_noise <= 1, "measurement_noise", measurement_noise, "(0, 1]");
   require(max_tracks >= 1 && max_tracks <= 1000000, "max_tracks", max_tracks, "1 to 1000000");
+  require(match_buffer >= 0 && match_buffer <= 10, "match_buffer", match_buffer, "0 to 10");
 }
 
 // Buffers of the gated, component-wise assignment (kept between updates).
@@ -250,7 +261,10 @@ void Tracker::associate(std::vector<int>& track_indices, std::vector<int>& detec
     for (int d = 0; d < detection_count; ++d) {
       const Detection& detection = detections[static_cast<std::size_t>(detection_indices[static_cast<std::size_t>(d)])];
       if (!settings_.class_agnostic && detection.class_id != track.class_id) continue;
-      float similarity = intersection_over_union(track_box, box_of(detection));
+      float similarity = settings_.match_buffer > 0
+                             ? intersection_over_union(buffered(track_box, settings_.match_buffer),
+                                                       buffered(box_of(detection), settings_.match_buffer))
+                             : intersection_over_union(track_box, box_of(detection));
       if (weight_by_score) similarity *= detection.score;
       if (similarity < minimal_iou) continue;
       work.edges.push_back({t, d, minimal_iou - similarity});

@@ -62,6 +62,12 @@ struct TrackerSettings {
   float velocity_noise = 1.0f / 160;    // (0, 1]
   float measurement_noise = 1.0f / 20;  // (0, 1]
   int max_tracks = 4096;                // [1, 1000000]: live tracks; new ones are refused beyond
+  // [0, 10]: buffered IoU (Yang et al., C-BIoU, 2023): before matching, both the predicted and the
+  // detected box grow by this fraction of their own width (height) on each side. For detections
+  // far apart in time (the detector on every N-th frame): an object that moved more than its
+  // width since the last update still overlaps its track. 0: plain IoU. The pipeline sets
+  // 0.5 x (N - 1) for detection.interval N unless this is set.
+  float match_buffer = 0.0f;
 
   void validate() const;
 };
