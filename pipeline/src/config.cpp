@@ -809,6 +809,11 @@ std::vector<Entry> build_registry() {
   add(integer_entry<int>(
       "tracking.max_tracks", 1, 1000000, "", "live tracks at most (bounds memory); more are refused and counted",
       [](auto& config) -> auto& { return config.tracking.tracker.max_tracks; }));
+  add(number_entry(
+      "tracking.match_buffer", 0, 10, "",
+      "buffered IoU: boxes grow by this fraction of their size per side before matching; 0 = plain IoU, "
+      "or 0.5 x (N - 1) at detection.interval N",
+      [](auto& config) -> auto& { return config.tracking.tracker.match_buffer; }));
 
   // analytics (on tracks; needs tracking.enabled)
   add(analytics_list_entry<track::LineSettings>(
@@ -903,7 +908,7 @@ std::string known_keys_of(const std::string& section) {
 std::string joined_sections() {
   std::string text;
   for (const auto& section : config_sections()) text += (text.empty() ? "" : ", ") + section;
-  return text;
+  return text + ", sources (a list of streams)";
 }
 
 std::string shown(const Value& value) {
@@ -989,6 +994,185 @@ std::string yaml_text(const Value& value, const std::string& type) {
 
 void merge_sections(Config& merged, const YAML::Node& root, std::string_view origin);
 
+// --- sources: several named streams -------------------------------------------------------
+
+// The sinks keys a stream may set for itself (the outputs that belong to one stream).
+const std::vector<std::string>& stream_sink_keys() {
+  static const std::vector<std::string> keys{"sinks.video", "sinks.json", "sinks.mot", "sinks.events", "sinks.images"};
+  return keys;
+}
+
+bool stream_may_set(const std::string& key) {
+  if (key.rfind("source.", 0) == 0) return key != "source.uri";
+  if (key.rfind("analytics.", 0) == 0) return true;
+  const auto& sinks = stream_sink_keys();
+  return std::find(sinks.begin(), sinks.end(), key) != sinks.end();
+}
+
+const char* const kStreamEntryAccepted =
+    "name, uri, source keys (mode, loop, reconnect_initial, ...), analytics: {lines, zones, ...}, sinks: {video, json, "
+    "mot, events, images}";
+
+// Validates one override through the registry (on a scratch Config) and keeps it as YAML text.
+void add_stream_override(StreamConfig& stream, Config& scratch, const std::string& key, const YAML::Node& node,
+                         const std::string& where) {
+  const Entry* entry = find_entry(key);
+  if (!entry || !stream_may_set(key)) {
+    throw Error(where + ": sources: unknown key '" + key + "' in a stream entry; accepted: " + kStreamEntryAccepted);
+  }
+  apply(scratch, *entry, value_of(node, key, where), where);
+  const auto existing = std::find_if(stream.overrides.begin(), stream.overrides.end(),
+                                     [&key](const auto& override_) { return override_.first == key; });
+  const std::string text = yaml_text(entry->get(scratch), entry->key.type);
+  if (existing != stream.overrides.end()) {
+    existing->second = text;
+  } else {
+    stream.overrides.emplace_back(key, text);
+  }
+}
+
+std::string scalar_field(const YAML::Node& node, const std::string& field, const std::string& where) {
+  if (!node.IsScalar()) throw Error(where + ": sources: " + field + " must be a plain value");
+  return trim(node.Scalar());
+}
+
+StreamConfig parse_stream(const YAML::Node& item, std::string_view origin) {
+  const std::string where = std::string(origin) + at_line(item.Mark());
+  if (!item.IsMap()) throw Error(where + ": sources: each entry must be a mapping; accepted: " + kStreamEntryAccepted);
+  StreamConfig stream;
+  Config scratch;
+  for (const auto& field : item) {
+    const std::string name = field.first.as<std::string>();
+    const std::string field_where = std::string(origin) + at_line(field.second.Mark());
+    if (name == "name" || name == "uri") {
+      (name == "name" ? stream.name : stream.uri) = scalar_field(field.second, name, field_where);
+    } else if (name == "analytics" || name == "sinks") {
+      if (!field.second.IsMap()) {
+        throw Error(field_where + ": sources: " + name + " must be a mapping of " + name + " keys");
+      }
+      for (const auto& member : field.second) {
+        add_stream_override(stream, scratch, name + "." + member.first.as<std::string>(), member.second,
+                            std::string(origin) + at_line(member.second.Mark()));
+      }
+    } else {
+      add_stream_override(stream, scratch, "source." + name, field.second, field_where);
+    }
+  }
+  if (stream.name.empty()) {
+    throw Error(where + ": sources: an entry without a name" + (stream.uri.empty() ? "" : " (uri " + stream.uri + ")") +
+                "; each needs name: NAME (letters, digits, '-', '_', '.')");
+  }
+  try {
+    check_topic_level(stream.name);
+  } catch (const Refusal&) {
+    throw Error(where + ": sources: name '" + stream.name +
+                "' is not a name; accepted: letters, digits, '-', '_', '.'");
+  }
+  if (stream.uri.empty()) {
+    throw Error(where + ": sources: stream '" + stream.name + "' has no uri; each needs uri: URI (as source.uri)");
+  }
+  return stream;
+}
+
+std::vector<StreamConfig> parse_sources(const YAML::Node& node, std::string_view origin) {
+  const std::string where = std::string(origin) + at_line(node.Mark());
+  if (node.IsNull() || (node.IsSequence() && node.size() == 0)) {
+    throw Error(where + ": sources: an empty list; give at least one {name: NAME, uri: URI}, or source.uri for one");
+  }
+  if (!node.IsSequence()) {
+    throw Error(where + ": sources must be a list of streams, each {name: NAME, uri: URI, ...}");
+  }
+  std::vector<StreamConfig> streams;
+  for (const auto& item : node) {
+    StreamConfig stream = parse_stream(item, origin);
+    for (const auto& earlier : streams) {
+      if (earlier.name == stream.name) {
+        throw Error(std::string(origin) + at_line(item.Mark()) + ": sources: duplicate stream name '" + stream.name +
+                    "'; every stream needs its own name");
+      }
+    }
+    streams.push_back(std::move(stream));
+  }
+  return streams;
+}
+
+void validate_stream(const Config& config);
+void validate_shared(const Config& config);
+
+void check_sources_exclusive(const Config& config, std::string_view origin) {
+  if (!config.sources.empty() && !config.source.uri.empty()) {
+    throw Error(std::string(origin) + ": sources: and source.uri = '" + config.source.uri +
+                "' exclude each other; put the uri in an entry of sources:, or drop sources: for one stream");
+  }
+}
+
+std::string sources_yaml(const std::vector<StreamConfig>& sources) {
+  std::ostringstream out;
+  out << "\n# Several named streams sharing the model (README \"Several cameras in one process\"): each\n"
+         "# entry's name and uri, and the source, analytics and sinks keys it sets for itself.\n"
+         "sources:\n";
+  for (const auto& stream : sources) {
+    out << "  - name: " << yaml_scalar(stream.name, "text") << "\n";
+    out << "    uri: " << yaml_scalar(stream.uri, "text") << "\n";
+    for (const char* section : {"source", "analytics", "sinks"}) {
+      const std::string prefix = std::string(section) + ".";
+      bool first = true;
+      for (const auto& [key, text] : stream.overrides) {
+        if (key.rfind(prefix, 0) != 0) continue;
+        const bool nested = prefix != "source.";
+        if (nested && first) out << "    " << section << ":\n";
+        first = false;
+        out << (nested ? "      " : "    ") << key.substr(prefix.size()) << ": " << text << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+void replace_camera(std::filesystem::path& path, const std::string& camera) {
+  std::string text = path.string();
+  static const std::string placeholder = "{camera}";
+  for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at + camera.size())) {
+    text.replace(at, placeholder.size(), camera);
+  }
+  path = text;
+}
+
+StreamOptions stream_options(const Config& config) {
+  return {.max_in_flight = config.pipeline.max_in_flight,
+          .max_frames = config.pipeline.max_frames,
+          .tracking = config.tracking.enabled,
+          .tracker = config.tracking.tracker,
+          .analytics = config.tracking.analytics,
+          .detection_interval = config.detection.interval};
+}
+
+// Every file or folder the streams would write, by path: two streams may not share one.
+void check_outputs_not_shared(const std::vector<StreamSettings>& streams) {
+  struct Writer {
+    std::string stream;
+    std::string key;
+  };
+  std::map<std::filesystem::path, Writer> writers;
+  for (const auto& stream : streams) {
+    const std::pair<const char*, const std::filesystem::path*> outputs[] = {{"sinks.video", &stream.sinks.video},
+                                                                            {"sinks.json", &stream.sinks.json},
+                                                                            {"sinks.mot", &stream.sinks.mot},
+                                                                            {"sinks.events", &stream.sinks.events},
+                                                                            {"sinks.images", &stream.sinks.images}};
+    for (const auto& [key, path] : outputs) {
+      if (path->empty()) continue;
+      const auto normal = std::filesystem::absolute(*path).lexically_normal();
+      const auto [found, inserted] = writers.emplace(normal, Writer{stream.name, key});
+      if (!inserted && found->second.stream != stream.name) {
+        throw Error(std::string(key) + " = '" + path->string() + "' would be written by both stream '" +
+                    found->second.stream + "' and stream '" + stream.name +
+                    "'; put {camera} in the path (e.g. out-{camera}.jsonl) or give each stream its own under sinks:");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const std::vector<ConfigKey>& config_keys() {
@@ -1022,6 +1206,7 @@ void merge_config_text(Config& config, std::string_view yaml, std::string_view o
   Config merged = config;
   try {
     merge_sections(merged, root, origin);
+    check_sources_exclusive(merged, origin);
   } catch (const YAML::Exception& error) {
     throw Error(std::string(origin) + ": unexpected YAML structure at line " + std::to_string(error.mark.line + 1) +
                 ": " + error.msg);
@@ -1034,6 +1219,10 @@ namespace {
 void merge_sections(Config& merged, const YAML::Node& root, std::string_view origin) {
   for (const auto& section_item : root) {
     const std::string section = section_item.first.as<std::string>();
+    if (section == "sources") {
+      merged.sources = parse_sources(section_item.second, origin);
+      continue;
+    }
     const auto& known = config_sections();
     if (std::find(known.begin(), known.end(), section) == known.end()) {
       throw Error(std::string(origin) + at_line(section_item.first.Mark()) + ": unknown section '" + section +
@@ -1130,6 +1319,7 @@ std::string config_to_yaml(const Config& config) {
     out << "  " << entry.key.name.substr(section.size() + 1) << ": " << yaml_text(entry.get(config), entry.key.type)
         << "\n";
   }
+  if (!config.sources.empty()) out << sources_yaml(config.sources);
   return out.str();
 }
 
@@ -1143,6 +1333,9 @@ std::string config_help() {
         << key.default_value << "]\n"
         << "  " << std::string(width + 2, ' ') << "accepted: " << key.accepted << "\n";
   }
+  out << "Several streams (instead of source.uri): sources: [{name: NAME, uri: URI, <source keys>, analytics: {...}, "
+         "sinks: {video, json, mot, events, images}}, ...]; {camera} in a sinks path becomes each stream's name "
+         "(README \"Several cameras in one process\")\n";
   return out.str();
 }
 
@@ -1170,9 +1363,30 @@ void validate_for_run(const Config& config) {
   if (config.model.path.empty()) {
     throw Error("no model: set model.path in the configuration or pass --model FILE.onnx");
   }
-  if (config.source.uri.empty()) {
+  if (config.source.uri.empty() && config.sources.empty()) {
     throw Error("no source: set source.uri in the configuration or pass --source (a file, folder, camera or URL)");
   }
+  check_sources_exclusive(config, "configuration");
+  if (!config.sources.empty()) {
+    // What each stream sets for itself is checked as its own configuration would be.
+    for (const auto& stream : config.sources) {
+      try {
+        validate_stream(stream_config(config, stream));
+      } catch (const Error& error) {
+        throw Error("sources: stream '" + stream.name + "': " + error.what());
+      }
+    }
+    to_stream_settings(config);  // throws for an output two streams would share
+  } else {
+    validate_stream(config);
+  }
+  validate_shared(config);
+}
+
+namespace {
+
+// The checks of validate_for_run() on the keys a stream may set for itself.
+void validate_stream(const Config& config) {
   if (!config.tracking.enabled && config.detection.interval > 1) {
     throw Error("detection.interval = " + std::to_string(config.detection.interval) +
                 " needs tracking (it predicts the frames the detector skips): set tracking.enabled: true, pass "
@@ -1200,6 +1414,10 @@ void validate_for_run(const Config& config) {
                 " is below source.reconnect_initial = " + number_text(config.source.reconnect_initial) +
                 "; accepted: at least reconnect_initial");
   }
+}
+
+// The checks of validate_for_run() on the keys every stream shares.
+void validate_shared(const Config& config) {
   if ((config.model.input_width == 0) != (config.model.input_height == 0)) {
     throw Error("model.input_width = " + std::to_string(config.model.input_width) +
                 " and model.input_height = " + std::to_string(config.model.input_height) +
@@ -1220,6 +1438,8 @@ void validate_for_run(const Config& config) {
                 "; accepted: 0 (automatic) or at least the number of workers");
   }
 }
+
+}  // namespace
 
 SourceSettings to_source_settings(const Config& config) { return config.source; }
 
@@ -1251,5 +1471,45 @@ PipelineSettings to_pipeline_settings(const Config& config) {
 }
 
 SinkSettings to_sink_settings(const Config& config) { return config.sinks; }
+
+Config stream_config(const Config& config, const StreamConfig& stream) {
+  Config result = config;
+  result.sources.clear();
+  result.source.uri = stream.uri;
+  const std::string origin = "sources: stream '" + stream.name + "'";
+  for (const auto& [key, text] : stream.overrides) {
+    const Entry* entry = find_entry(key);
+    if (!entry || !stream_may_set(key)) {
+      throw Error(origin + ": unknown key '" + key + "'; accepted: " + kStreamEntryAccepted);
+    }
+    YAML::Node node;
+    try {
+      node = YAML::Load(text);
+    } catch (const YAML::Exception& error) {
+      throw Error(origin + ": " + key + " = '" + text + "': invalid YAML: " + error.msg);
+    }
+    apply(result, *entry, value_of(node, key, origin), origin);
+  }
+  for (auto* path :
+       {&result.sinks.video, &result.sinks.json, &result.sinks.mot, &result.sinks.events, &result.sinks.images}) {
+    replace_camera(*path, stream.name);
+  }
+  result.sinks.window_title = "detflow - " + stream.name;
+  return result;
+}
+
+std::vector<StreamSettings> to_stream_settings(const Config& config) {
+  std::vector<StreamSettings> streams;
+  if (config.sources.empty()) {
+    streams.push_back({"", to_source_settings(config), to_sink_settings(config), stream_options(config)});
+    return streams;
+  }
+  for (const auto& stream : config.sources) {
+    const Config own = stream_config(config, stream);
+    streams.push_back({stream.name, to_source_settings(own), to_sink_settings(own), stream_options(own)});
+  }
+  check_outputs_not_shared(streams);
+  return streams;
+}
 
 }  // namespace detflow

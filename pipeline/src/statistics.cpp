@@ -191,6 +191,11 @@ nlohmann::json Statistics::to_json() const {
                          {"capture_to_output", latency_json(capture_to_output)},
                          {"peak_resident_kb", peak_resident_kb}};
   if (counts) json["counts"] = track::to_json(*counts);
+  if (!camera.empty()) json["camera"] = camera;
+  if (!streams.empty()) {
+    json["streams"] = nlohmann::json::array();
+    for (const auto& stream : streams) json["streams"].push_back(stream.to_json());
+  }
   return json;
 }
 
@@ -219,11 +224,17 @@ std::string Statistics::to_text() const {
   text << latency_row("capture-to-output", capture_to_output);
   text << "peak resident memory: " << (peak_resident_kb + 512) / 1024 << " MiB\n";
   if (counts) text << counts_text(*counts);
+  // A multi-stream run: the total above, then each camera's own table.
+  for (const auto& stream : streams) {
+    text << "\ncamera " << (stream.camera.empty() ? std::string("(unnamed)") : stream.camera) << ":\n"
+         << stream.to_text();
+  }
   return text.str();
 }
 
 std::string Statistics::to_line() const {
   std::ostringstream line;
+  if (!camera.empty()) line << "camera " << camera << ": ";
   line << std::fixed << std::setprecision(1) << "frames " << frames_processed + frames_failed;
   if (frames_total > 0) {
     line << "/" << frames_total << " ("

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -68,7 +69,124 @@ nlohmann::json latency_ms(const LatencySummary& summary) {
           {"p95", summary.p95_ms},  {"p99", summary.p99_ms},   {"max", summary.max_ms}};
 }
 
+std::string camera_label(const std::string& name) { return "camera=\"" + name + "\""; }
+
+// JSON Lines counters of the run: the single stream's, or summed over the streams'.
+struct JsonOutputTotals {
+  bool present = false;
+  std::int64_t written = 0, lost = 0, rotations = 0;
+  bool disk_full = false;
+  void add(const FileOutputCounters& counters) {
+    present = true;
+    written += counters.lines_written.load();
+    lost += counters.lines_lost.load();
+    rotations += counters.rotations.load();
+    disk_full = disk_full || counters.disk_full.load();
+  }
+};
+
+JsonOutputTotals json_output_totals(const RunProbe& probe) {
+  JsonOutputTotals totals;
+  if (probe.json_output) totals.add(*probe.json_output);
+  for (const auto& stream : probe.streams) {
+    if (stream.json_output) totals.add(*stream.json_output);
+  }
+  return totals;
+}
+
+// The per-camera families after the totals (several streams only).
+void stream_families(Exposition& out, const RunProbe& probe) {
+  std::vector<Statistics> statistics;
+  std::vector<SourceCounters> sources;
+  for (const auto& stream : probe.streams) {
+    statistics.push_back(stream.statistics());
+    sources.push_back(stream.source_counters());
+  }
+  const auto each = [&](const std::string& name, const std::string& type, const std::string& help,
+                        const std::function<double(std::size_t)>& value) {
+    out.family(name, type, help);
+    for (std::size_t i = 0; i < probe.streams.size(); ++i) {
+      out.sample(name, camera_label(probe.streams[i].name), value(i));
+    }
+  };
+  out.family("detflow_stream_frames_total", "counter", "One stream's frames by outcome");
+  for (std::size_t i = 0; i < probe.streams.size(); ++i) {
+    const std::string camera = camera_label(probe.streams[i].name) + ",outcome=";
+    const Statistics& own = statistics[i];
+    out.sample("detflow_stream_frames_total", camera + "\"processed\"", static_cast<double>(own.frames_processed));
+    out.sample("detflow_stream_frames_total", camera + "\"dropped\"", static_cast<double>(own.frames_dropped));
+    out.sample("detflow_stream_frames_total", camera + "\"failed\"", static_cast<double>(own.frames_failed));
+    out.sample("detflow_stream_frames_total", camera + "\"corrupt\"", static_cast<double>(own.frames_corrupt));
+  }
+  each("detflow_stream_frames_read_total", "counter", "Frames handed over by one stream's source",
+       [&](std::size_t i) { return static_cast<double>(statistics[i].frames_read); });
+  each("detflow_stream_detections_total", "counter", "One stream's detections reported to its sinks",
+       [&](std::size_t i) { return static_cast<double>(statistics[i].detections); });
+  each("detflow_stream_frames_per_second", "gauge", "One stream's frames processed per second since its start",
+       [&](std::size_t i) { return statistics[i].fps; });
+  each("detflow_stream_frames_in_flight", "gauge", "One stream's frames between capture and output now",
+       [&](std::size_t i) { return static_cast<double>(in_flight(statistics[i])); });
+  each("detflow_stream_source_up", "gauge", "1 while the stream's source delivers frames, 0 while down or connecting",
+       [&](std::size_t i) { return sources[i].state == SourceState::up ? 1.0 : 0.0; });
+  out.family("detflow_stream_source_state", "gauge", "One stream's source connection state (1 for the current one)");
+  for (std::size_t i = 0; i < probe.streams.size(); ++i) {
+    for (const SourceState state : {SourceState::connecting, SourceState::up, SourceState::down}) {
+      out.sample("detflow_stream_source_state",
+                 camera_label(probe.streams[i].name) + ",state=\"" + to_string(state) + "\"",
+                 sources[i].state == state);
+    }
+  }
+  each("detflow_stream_source_reconnects_total", "counter", "Successful reopenings of one stream's source",
+       [&](std::size_t i) { return static_cast<double>(sources[i].reconnects); });
+  each("detflow_stream_source_stalls_total", "counter", "Restarts of one stream's source because no frame came",
+       [&](std::size_t i) { return static_cast<double>(sources[i].stalls); });
+  each("detflow_stream_source_disconnected_seconds_total", "counter",
+       "Time one stream's source spent down or connecting after its first frame",
+       [&](std::size_t i) { return sources[i].seconds_disconnected; });
+  each("detflow_stream_output_lines_lost_total", "counter", "One stream's JSON Lines lost because the disk was full",
+       [&](std::size_t i) {
+         const auto& json = probe.streams[i].json_output;
+         return json ? static_cast<double>(json->lines_lost.load()) : 0.0;
+       });
+  out.family("detflow_stream_stage_duration_seconds", "histogram", "Time one stream's frames spent in each stage");
+  for (const auto& stream : probe.streams) {
+    if (!stream.recorder) continue;
+    const std::string camera = camera_label(stream.name) + ",stage=";
+    out.histogram("detflow_stream_stage_duration_seconds", camera + "\"preprocess\"", stream.recorder->preprocess);
+    out.histogram("detflow_stream_stage_duration_seconds", camera + "\"inference\"", stream.recorder->inference);
+    out.histogram("detflow_stream_stage_duration_seconds", camera + "\"postprocess\"", stream.recorder->postprocess);
+    out.histogram("detflow_stream_stage_duration_seconds", camera + "\"sinks\"", stream.recorder->sinks);
+  }
+  out.family("detflow_stream_capture_to_output_seconds", "histogram",
+             "Time from capture until one stream's outputs had the frame");
+  for (const auto& stream : probe.streams) {
+    if (stream.recorder) {
+      out.histogram("detflow_stream_capture_to_output_seconds", camera_label(stream.name),
+                    stream.recorder->capture_to_output);
+    }
+  }
+}
+
 }  // namespace
+
+SourceCounters combine_source_counters(const std::vector<SourceCounters>& streams) {
+  SourceCounters combined;
+  bool all_up = !streams.empty();
+  bool connecting = false;
+  for (const auto& stream : streams) {
+    combined.corrupt_frames += stream.corrupt_frames;
+    combined.read_errors += stream.read_errors;
+    combined.reconnects += stream.reconnects;
+    combined.stalls += stream.stalls;
+    combined.seconds_disconnected += stream.seconds_disconnected;
+    if (combined.last_warning.empty()) combined.last_warning = stream.last_warning;
+    if (combined.last_error.empty()) combined.last_error = stream.last_error;
+    all_up = all_up && stream.state == SourceState::up;
+    connecting = connecting || stream.state == SourceState::connecting;
+  }
+  combined.state = all_up ? SourceState::up : connecting ? SourceState::connecting : SourceState::down;
+  return combined;
+}
 
 RunProbe probe_pipeline(const Pipeline& pipeline, std::shared_ptr<LatestFrame> latest,
                         std::shared_ptr<const FileOutputCounters> json_output, double stall_timeout_s) {
@@ -81,6 +199,35 @@ RunProbe probe_pipeline(const Pipeline& pipeline, std::shared_ptr<LatestFrame> l
   probe.latest = std::move(latest);
   probe.events_dropped = [] { return outbox_records_dropped_total(); };
   probe.stall_timeout_s = stall_timeout_s;
+  return probe;
+}
+
+RunProbe probe_pipeline(const Pipeline& pipeline, const std::vector<std::shared_ptr<LatestFrame>>& latest,
+                        const std::vector<std::shared_ptr<const FileOutputCounters>>& json_outputs,
+                        double stall_timeout_s) {
+  const auto at = [](const auto& items, std::size_t i) {
+    return i < items.size() ? items[i] : typename std::decay_t<decltype(items)>::value_type{};
+  };
+  RunProbe probe = probe_pipeline(pipeline, at(latest, 0), nullptr, stall_timeout_s);
+  if (pipeline.stream_count() < 2) {
+    probe.json_output = at(json_outputs, 0);
+    return probe;
+  }
+  for (std::size_t i = 0; i < pipeline.stream_count(); ++i) {
+    StreamProbe stream;
+    stream.name = pipeline.stream_name(i);
+    stream.statistics = [&pipeline, i] { return pipeline.snapshot(i); };
+    stream.source_counters = [&pipeline, i] { return pipeline.source_counters(i); };
+    stream.recorder = &pipeline.recorder(i);
+    stream.json_output = at(json_outputs, i);
+    stream.latest = at(latest, i);
+    probe.streams.push_back(std::move(stream));
+  }
+  probe.source_counters = [&pipeline] {
+    std::vector<SourceCounters> streams;
+    for (std::size_t i = 0; i < pipeline.stream_count(); ++i) streams.push_back(pipeline.source_counters(i));
+    return combine_source_counters(streams);
+  };
   return probe;
 }
 
@@ -97,6 +244,10 @@ Health judge_health(const RunProbe& probe) {
   const SourceCounters source = probe.source_counters();
   std::optional<Clock::time_point> last_frame;
   if (probe.latest) last_frame = probe.latest->last_frame_time();
+  for (const auto& stream : probe.streams) {  // several streams: the newest frame of any
+    const auto own = stream.latest ? stream.latest->last_frame_time() : std::nullopt;
+    if (own && (!last_frame || *own > *last_frame)) last_frame = own;
+  }
   const auto now = Clock::now();
   if (last_frame) health.seconds_since_frame = std::chrono::duration<double>(now - *last_frame).count();
   const bool reconnecting = source.state != SourceState::up;
@@ -175,15 +326,15 @@ std::string prometheus_text(const RunProbe& probe, int preview_clients) {
     out.single("detflow_preview_encodings_total", "counter", "Preview frames encoded as JPEG (once per frame at most)",
                static_cast<double>(probe.latest->encodings()));
   }
-  if (probe.json_output) {
+  if (const JsonOutputTotals json = json_output_totals(probe); json.present) {
     out.single("detflow_output_lines_written_total", "counter", "JSON Lines written",
-               static_cast<double>(probe.json_output->lines_written.load()));
+               static_cast<double>(json.written));
     out.single("detflow_output_lines_lost_total", "counter", "JSON Lines lost because the disk was full",
-               static_cast<double>(probe.json_output->lines_lost.load()));
+               static_cast<double>(json.lost));
     out.single("detflow_output_rotations_total", "counter", "JSON Lines file rotations",
-               static_cast<double>(probe.json_output->rotations.load()));
+               static_cast<double>(json.rotations));
     out.single("detflow_output_disk_full", "gauge", "1 while the JSON Lines output cannot write for lack of space",
-               probe.json_output->disk_full.load() ? 1 : 0);
+               json.disk_full ? 1 : 0);
   }
   if (probe.recorder) {
     const StatisticsRecorder& recorder = *probe.recorder;
@@ -195,6 +346,7 @@ std::string prometheus_text(const RunProbe& probe, int preview_clients) {
     out.family("detflow_capture_to_output_seconds", "histogram", "Time from capture until the outputs had the frame");
     out.histogram("detflow_capture_to_output_seconds", {}, recorder.capture_to_output);
   }
+  if (!probe.streams.empty()) stream_families(out, probe);
   return out.text();
 }
 
@@ -204,7 +356,7 @@ nlohmann::json status_json(const RunProbe& probe, int preview_clients) {
   const Health health = judge_health(probe);
   nlohmann::json stages = nlohmann::json::object();
   for (const auto& [stage, summary] : statistics.stages) stages[stage] = latency_ms(summary);
-  return {
+  nlohmann::json document = {
       {"source",
        {{"kind", probe.source.kind},
         {"description", probe.source.description},
@@ -228,12 +380,27 @@ nlohmann::json status_json(const RunProbe& probe, int preview_clients) {
       {"latency_ms", {{"capture_to_output", latency_ms(statistics.capture_to_output)}, {"stages", stages}}},
       {"resident_memory_bytes", resident_memory_bytes()},
       {"preview_clients", preview_clients},
-      {"output_lines_lost", probe.json_output ? probe.json_output->lines_lost.load() : 0},
+      {"output_lines_lost", json_output_totals(probe).lost},
       {"ready", health.ready},
       {"alive", health.alive},
       {"reason", health.reason},
       {"seconds_since_frame", health.seconds_since_frame},
   };
+  if (!probe.streams.empty()) {  // several streams: each camera's state, frames and rate
+    document["streams"] = nlohmann::json::array();
+    for (const auto& stream : probe.streams) {
+      const Statistics own = stream.statistics();
+      const SourceCounters own_source = stream.source_counters();
+      document["streams"].push_back({{"camera", stream.name},
+                                     {"state", to_string(own_source.state)},
+                                     {"last_error", own_source.last_error},
+                                     {"processed", own.frames_processed},
+                                     {"dropped", own.frames_dropped},
+                                     {"failed", own.frames_failed},
+                                     {"fps", own.fps}});
+    }
+  }
+  return document;
 }
 
 }  // namespace detflow::service

@@ -178,7 +178,7 @@ TEST(CliHelp, HelpListsTheConfigurationKeysAndExitsZero) {
   const auto result = run_detflow({"run", "--help"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   for (const char* expected : {"--model", "--source", "--output", "--json", "--print-config", "model.conf",
-                               "engine.threads", "sinks.display"}) {
+                               "engine.threads", "sinks.display", "{camera}"}) {
     EXPECT_NE(result.out.find(expected), std::string::npos) << expected;
   }
 }

@@ -365,9 +365,9 @@ TEST(ConfigFiles, EveryShippedFileLoads) {
     EXPECT_NO_THROW(config = load_config(entry.path())) << entry.path();
     loaded.insert(std::filesystem::relative(entry.path(), configs).string());
   }
-  for (const char* expected :
-       {"camera.yaml", "annotate-file.yaml", "headless-edge.yaml", "models/yolov5.yaml", "models/yolov8.yaml",
-        "models/yolov10.yaml", "models/yolox.yaml", "models/nanodet.yaml", "models/blazeface.yaml"}) {
+  for (const char* expected : {"camera.yaml", "annotate-file.yaml", "headless-edge.yaml", "multi-camera.yaml",
+                               "models/yolov5.yaml", "models/yolov8.yaml", "models/yolov10.yaml", "models/yolox.yaml",
+                               "models/nanodet.yaml", "models/blazeface.yaml"}) {
     EXPECT_TRUE(loaded.count(expected)) << expected;
   }
 }
@@ -463,6 +463,170 @@ TEST(ConfigLoading, DetectionIntervalKey) {
   run.tracking.enabled = false;
   run.detection.interval = 1;
   EXPECT_NO_THROW(validate_for_run(run));
+}
+
+// Several cameras in one process: `sources:`.
+constexpr const char* kTwoCameras = R"(
+model:
+  path: m.onnx
+tracking:
+  enabled: true
+source:
+  loop: true
+  reconnect_initial: 0.5
+sinks:
+  json: out/{camera}.jsonl
+  video: out/{camera}-annotated.mp4
+analytics:
+  lines: [all=0,0,10,10]
+sources:
+  - name: door
+    uri: rtsp://10.0.0.7/stream1
+    mode: live
+    stall_timeout: 2
+    analytics:
+      lines: ["entrance=100,0,100,480"]
+      zones: ["bench=0,0,50,0,50,50"]
+    sinks:
+      events: door-events.jsonl
+  - name: dock.2
+    uri: dock.mp4
+)";
+
+Config two_cameras() {
+  Config config;
+  merge_config_text(config, kTwoCameras, "config two.yaml");
+  return config;
+}
+
+TEST(ConfigSources, EntriesWithTheirOwnKeysOverTheSharedOnes) {
+  const Config config = two_cameras();
+  ASSERT_EQ(config.sources.size(), 2u);
+  EXPECT_EQ(config.sources[0].name, "door");
+  EXPECT_EQ(config.sources[0].uri, "rtsp://10.0.0.7/stream1");
+  EXPECT_TRUE(config.source.uri.empty());
+  EXPECT_NO_THROW(validate_for_run(config));
+
+  const auto streams = to_stream_settings(config);
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[0].name, "door");
+  EXPECT_EQ(streams[0].source.uri, "rtsp://10.0.0.7/stream1");
+  EXPECT_EQ(streams[0].source.mode, SourceMode::live);
+  EXPECT_DOUBLE_EQ(streams[0].source.stall_timeout, 2);
+  EXPECT_DOUBLE_EQ(streams[0].source.reconnect_initial, 0.5) << "shared keys reach every stream";
+  EXPECT_TRUE(streams[0].source.loop);
+  EXPECT_EQ(streams[0].sinks.json, "out/door.jsonl");
+  EXPECT_EQ(streams[0].sinks.video, "out/door-annotated.mp4");
+  EXPECT_EQ(streams[0].sinks.events, "door-events.jsonl");
+  ASSERT_EQ(streams[0].options.analytics.lines.size(), 1u);
+  EXPECT_EQ(streams[0].options.analytics.lines[0].name, "entrance");
+  ASSERT_EQ(streams[0].options.analytics.zones.size(), 1u);
+  EXPECT_TRUE(streams[0].options.tracking);
+
+  EXPECT_EQ(streams[1].name, "dock.2");
+  EXPECT_EQ(streams[1].source.uri, "dock.mp4");
+  EXPECT_EQ(streams[1].source.mode, SourceMode::automatic);
+  EXPECT_EQ(streams[1].sinks.json, "out/dock.2.jsonl");
+  EXPECT_TRUE(streams[1].sinks.events.empty());
+  ASSERT_EQ(streams[1].options.analytics.lines.size(), 1u);
+  EXPECT_EQ(streams[1].options.analytics.lines[0].name, "all");
+
+  // A flag given after the file still reaches the streams that do not set the key.
+  Config flagged = config;
+  set_config_value(flagged, "source.stall_timeout", "7", "--flag");
+  EXPECT_DOUBLE_EQ(to_stream_settings(flagged)[0].source.stall_timeout, 2);
+  EXPECT_DOUBLE_EQ(to_stream_settings(flagged)[1].source.stall_timeout, 7);
+
+  // Without sources: one unnamed stream of the top-level keys, paths untouched.
+  Config single;
+  set_config_value(single, "source.uri", "in.mp4", "t");
+  set_config_value(single, "sinks.json", "{camera}.jsonl", "t");
+  const auto one = to_stream_settings(single);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].name, "");
+  EXPECT_EQ(one[0].source.uri, "in.mp4");
+  EXPECT_EQ(one[0].sinks.json, "{camera}.jsonl");
+}
+
+TEST(ConfigSources, PrintConfigRoundTripsTheList) {
+  const Config config = two_cameras();
+  const std::string printed = config_to_yaml(config);
+  EXPECT_TRUE(contains(printed, "\nsources:\n  - name: door\n    uri: ")) << printed;
+  Config loaded;
+  merge_config_text(loaded, printed, "printed");
+  EXPECT_EQ(loaded.sources, config.sources);
+  EXPECT_EQ(config_to_yaml(loaded), printed);
+  EXPECT_FALSE(contains(config_to_yaml(Config{}), "\nsources:\n")) << "no list, no section";
+}
+
+TEST(ConfigSources, ALaterFileReplacesTheList) {
+  Config config = two_cameras();
+  merge_config_text(config, "sources:\n  - {name: a, uri: a.mp4}\n", "second");
+  ASSERT_EQ(config.sources.size(), 1u);
+  EXPECT_EQ(config.sources[0].name, "a");
+}
+
+// One line, naming the origin and `expected`, and the configuration unchanged.
+void expect_sources_error(const std::string& yaml, const std::string& expected) {
+  Config config;
+  const std::string error = error_of([&] { merge_config_text(config, yaml, "config bad.yaml"); });
+  EXPECT_TRUE(contains(error, "config bad.yaml")) << error;
+  EXPECT_TRUE(contains(error, expected)) << "expected '" << expected << "' in: " << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  EXPECT_TRUE(config.sources.empty());
+}
+
+TEST(ConfigSources, ErrorsNameTheOffendingValue) {
+  expect_sources_error("sources: []\n", "sources: an empty list");
+  expect_sources_error("sources:\n", "sources: an empty list");
+  expect_sources_error("sources: cam.mp4\n", "must be a list");
+  expect_sources_error("sources:\n  - a.mp4\n", "each entry must be a mapping");
+  expect_sources_error("sources:\n  - {uri: a.mp4}\n", "an entry without a name (uri a.mp4)");
+  expect_sources_error("sources:\n  - {name: a}\n", "stream 'a' has no uri");
+  expect_sources_error("sources:\n  - {name: a, uri: a.mp4}\n  - {name: a, uri: b.mp4}\n", "duplicate stream name 'a'");
+  expect_sources_error("sources:\n  - {name: a b, uri: a.mp4}\n", "name 'a b' is not a name");
+  expect_sources_error("sources:\n  - {name: a, uri: a.mp4, mode: sideways}\n", "source.mode = 'sideways'");
+  expect_sources_error("sources:\n  - {name: a, uri: a.mp4, conf: 0.5}\n", "unknown key 'source.conf'");
+  expect_sources_error("sources:\n  - {name: a, uri: a.mp4, sinks: {display: off}}\n", "unknown key 'sinks.display'");
+  expect_sources_error("sources:\n  - {name: a, uri: a.mp4, analytics: {lines: [x]}}\n", "analytics.lines");
+  expect_sources_error("source:\n  uri: x.mp4\nsources:\n  - {name: a, uri: a.mp4}\n",
+                       "sources: and source.uri = 'x.mp4' exclude each other");
+  expect_sources_error("sources:\n  - {name: a, uri: a.mp4}\n  - {name: b, uri: [b.mp4]}\n", "line 3");
+}
+
+TEST(ConfigSources, AnOutputTwoStreamsWouldShareIsAnError) {
+  Config config;
+  set_config_value(config, "model.path", "m.onnx", "t");
+  merge_config_text(config, "sources:\n  - {name: a, uri: a.mp4}\n  - {name: b, uri: b.mp4}\n", "t");
+  EXPECT_NO_THROW(validate_for_run(config));
+  set_config_value(config, "sinks.json", "out.jsonl", "--json");
+  std::string error = error_of([&] { validate_for_run(config); });
+  EXPECT_TRUE(contains(error, "sinks.json = 'out.jsonl'")) << error;
+  EXPECT_TRUE(contains(error, "stream 'a' and stream 'b'")) << error;
+  EXPECT_TRUE(contains(error, "{camera}")) << error;
+  EXPECT_THROW(to_stream_settings(config), Error);
+  set_config_value(config, "sinks.json", "out-{camera}.jsonl", "--json");
+  EXPECT_NO_THROW(validate_for_run(config));
+
+  // Two per-stream paths that are the same file (also spelled differently).
+  merge_config_text(config,
+                    "sources:\n  - {name: a, uri: a.mp4, sinks: {video: v/x.mp4}}\n"
+                    "  - {name: b, uri: b.mp4, sinks: {video: v/../v/x.mp4}}\n",
+                    "t");
+  error = error_of([&] { validate_for_run(config); });
+  EXPECT_TRUE(contains(error, "sinks.video = 'v/../v/x.mp4'")) << error;
+  EXPECT_TRUE(contains(error, "stream 'a' and stream 'b'")) << error;
+
+  // A stream's own keys are checked as a single stream's would be, naming the stream.
+  merge_config_text(config, "sources:\n  - {name: a, uri: a.mp4, sinks: {events: e.jsonl}}\n", "t");
+  error = error_of([&] { validate_for_run(config); });
+  EXPECT_TRUE(contains(error, "stream 'a'")) << error;
+  EXPECT_TRUE(contains(error, "sinks.events needs tracking")) << error;
+
+  // source.uri set after the list (a flag) excludes it too.
+  merge_config_text(config, "sources:\n  - {name: a, uri: a.mp4}\n", "t");
+  set_config_value(config, "source.uri", "x.mp4", "--source");
+  EXPECT_TRUE(contains(error_of([&] { validate_for_run(config); }), "exclude each other"));
 }
 
 }  // namespace

@@ -203,6 +203,16 @@ Exposition parse_prometheus(const std::string& text) {
   return result;
 }
 
+// Counters and only counters end in _total; base units only.
+void expect_prometheus_naming(const Exposition& metrics) {
+  for (const auto& [name, family] : metrics.families) {
+    const bool ends_total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+    EXPECT_EQ(family.type == "counter", ends_total) << name << " (counters and only counters end in _total)";
+    EXPECT_EQ(name.find("_ms"), std::string::npos) << name << ": base units only";
+    EXPECT_EQ(name.find("_kb"), std::string::npos) << name << ": base units only";
+  }
+}
+
 TEST(HttpServer, MetricsParseWithPrometheusNamesTypesAndCumulativeHistograms) {
   FakeRun run;
   run.recorder.frames_read = 12;
@@ -241,12 +251,7 @@ TEST(HttpServer, MetricsParseWithPrometheusNamesTypesAndCumulativeHistograms) {
     ASSERT_TRUE(metrics.families.count(name)) << name << " missing in\n" << response->body;
     EXPECT_EQ(metrics.families.at(name).type, type) << name;
   }
-  for (const auto& [name, family] : metrics.families) {
-    const bool ends_total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
-    EXPECT_EQ(family.type == "counter", ends_total) << name << " (counters and only counters end in _total)";
-    EXPECT_EQ(name.find("_ms"), std::string::npos) << name << ": base units only";
-    EXPECT_EQ(name.find("_kb"), std::string::npos) << name << ": base units only";
-  }
+  expect_prometheus_naming(metrics);
   EXPECT_EQ(metrics.samples.at("detflow_frames_total{outcome=\"processed\"}"), 9);
   EXPECT_EQ(metrics.samples.at("detflow_frames_total{outcome=\"dropped\"}"), 2);
   EXPECT_EQ(metrics.samples.at("detflow_frames_in_flight"), 1);
@@ -286,6 +291,75 @@ TEST(HttpServer, EventsDroppedIsExportedAndZeroWithoutMqtt) {
   const Exposition metrics = parse_prometheus(prometheus_text(probe, 0));
   EXPECT_EQ(metrics.families.at("detflow_events_dropped_total").type, "counter");
   EXPECT_EQ(metrics.samples.at("detflow_events_dropped_total"), 7);
+}
+
+// Several streams: per-camera families labelled camera="NAME" after the unchanged totals.
+TEST(HttpServer, SeveralStreamsAddPerCameraSeries) {
+  FakeRun total, door, yard;
+  door.recorder.frames_processed = 5;
+  door.recorder.frames_dropped = 1;
+  door.recorder.inference.record(3.0);
+  door.json->lines_lost = 2;
+  yard.recorder.frames_processed = 7;
+  yard.recorder.capture_to_output.record(40);
+  {
+    std::lock_guard lock(yard.mutex);
+    yard.source.state = SourceState::connecting;
+    yard.source.reconnects = 4;
+  }
+  RunProbe probe = total.probe();
+  EXPECT_EQ(prometheus_text(probe, 0).find("detflow_stream_"), std::string::npos) << "one stream: no per-camera family";
+  probe.json_output = nullptr;
+  probe.latest = door.latest;
+  for (auto* run : {&door, &yard}) {
+    const RunProbe own = run->probe();
+    probe.streams.push_back({run == &door ? "door" : "yard", own.statistics, own.source_counters, own.recorder,
+                             own.json_output, own.latest});
+  }
+  const std::string text = prometheus_text(probe, 0);
+  const Exposition metrics = parse_prometheus(text);
+  expect_prometheus_naming(metrics);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_frames_total{camera=\"door\",outcome=\"processed\"}"), 5);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_frames_total{camera=\"door\",outcome=\"dropped\"}"), 1);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_frames_total{camera=\"yard\",outcome=\"processed\"}"), 7);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_source_up{camera=\"door\"}"), 1);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_source_up{camera=\"yard\"}"), 0);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_source_state{camera=\"yard\",state=\"connecting\"}"), 1);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_source_reconnects_total{camera=\"yard\"}"), 4);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_output_lines_lost_total{camera=\"door\"}"), 2);
+  EXPECT_EQ(metrics.families.at("detflow_stream_frames_per_second").type, "gauge");
+  EXPECT_EQ(metrics.families.at("detflow_stream_stage_duration_seconds").type, "histogram");
+  EXPECT_EQ(metrics.samples.at("detflow_stream_stage_duration_seconds_count{camera=\"door\",stage=\"inference\"}"), 1);
+  EXPECT_EQ(metrics.samples.at("detflow_stream_capture_to_output_seconds_count{camera=\"yard\"}"), 1);
+  // The totals stay: the JSON Lines losses summed over the streams.
+  EXPECT_EQ(metrics.samples.at("detflow_output_lines_lost_total"), 2);
+  EXPECT_TRUE(metrics.samples.count("detflow_frames_total{outcome=\"processed\"}"));
+
+  const auto status = status_json(probe, 0);
+  ASSERT_EQ(status["streams"].size(), 2u) << status.dump();
+  EXPECT_EQ(status["streams"][1]["camera"], "yard");
+  EXPECT_EQ(status["streams"][1]["state"], "connecting");
+  EXPECT_EQ(status["streams"][1]["processed"], 7);
+
+  // Readiness: a frame of any stream counts.
+  EXPECT_FALSE(judge_health(probe).ready);
+  yard.latest->publish(make_result(0));
+  EXPECT_TRUE(judge_health(probe).ready) << judge_health(probe).reason;
+}
+
+// The combined source state: up only when every stream is.
+TEST(HttpServer, CombinedSourceCountersSumAndJudgeTheState) {
+  SourceCounters up, down, connecting;
+  up.reconnects = 1;
+  down.state = SourceState::down;
+  down.reconnects = 2;
+  down.last_error = "gone";
+  connecting.state = SourceState::connecting;
+  EXPECT_EQ(combine_source_counters({up, up}).state, SourceState::up);
+  EXPECT_EQ(combine_source_counters({up, down}).state, SourceState::down);
+  EXPECT_EQ(combine_source_counters({down, connecting}).state, SourceState::connecting);
+  EXPECT_EQ(combine_source_counters({up, down}).reconnects, 3);
+  EXPECT_EQ(combine_source_counters({up, down}).last_error, "gone");
 }
 
 TEST(LatencyRecorder, CountAtMostIsCumulativeAtTheBucketResolution) {

@@ -14,6 +14,14 @@
 // keys of its section), invalid value (names the key and value and says what is accepted),
 // malformed YAML (with line and column).
 //
+// Several cameras in one process: a top-level `sources:` list of named streams (StreamConfig)
+// instead of source.uri. Each entry has a name (unique; letters, digits, '-', '_', '.') and a
+// uri, and may set source.* keys (flat: `mode: live`), `analytics:` and `sinks:` (video, json,
+// mot, events, images) for itself, validated by the same registry. Every other key is shared.
+// Top-level output paths may hold `{camera}`, replaced by each stream's name; an output path
+// two streams would share is an error (to_stream_settings). A later file's `sources:` replaces
+// an earlier one's. `sources:` and source.uri exclude each other.
+//
 // Config is a plain value; the registry is immutable and safe to read from any thread.
 #pragma once
 
@@ -21,6 +29,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "detflow/inference/engine.h"
@@ -100,9 +109,22 @@ struct TrackingConfig {
   track::AnalyticsSettings analytics;  // analytics.* keys
 };
 
+// One entry of `sources:`.
+struct StreamConfig {
+  std::string name;  // unique within the list: labels statistics and metrics, {camera}, the MQTT camera
+  std::string uri;   // as source.uri
+  // The keys this stream sets for itself, in the order given: source.* (not uri), analytics.*
+  // and sinks.{video,json,mot,events,images}, each with its value as YAML text (the form
+  // config_value() prints). Applied over the top-level values by stream_config().
+  std::vector<std::pair<std::string, std::string>> overrides;
+
+  bool operator==(const StreamConfig&) const = default;
+};
+
 struct Config {
   SourceSettings source;
-  ModelSettings model;  // only the keys in the registry are read or written
+  std::vector<StreamConfig> sources;  // several named streams; empty: the one stream of source.uri
+  ModelSettings model;                // only the keys in the registry are read or written
   DetectionConfig detection;
   EngineConfig engine;
   PipelineConfig pipeline;
@@ -142,14 +164,16 @@ void set_config_value(Config& config, std::string_view key, std::string_view val
 std::string config_value(const Config& config, std::string_view key);
 
 // Every key and value as YAML, each preceded by a comment with its description and what it
-// accepts. Loading the result gives back an equal configuration.
+// accepts, then the `sources:` list when there is one. Loading the result gives back an
+// equal configuration.
 std::string config_to_yaml(const Config& config);
 // The registry as a table (key, default, accepted, description) for help texts.
 std::string config_help();
 
 // Checks that need several keys or the whole configuration before a run: a source and a
 // model are set, workers x threads is sane, outputs, analytics and detection.interval > 1
-// have tracking. Throws detflow::Error.
+// have tracking (for every stream, with its own keys), no output path is shared by two
+// streams, `sources:` and source.uri are not both set. Throws detflow::Error.
 void validate_for_run(const Config& config);
 
 // Intra-op threads per worker after resolving 0: max(1, cores / workers).
@@ -169,5 +193,23 @@ ModelSettings to_model_settings(const Config& config);
 EngineOptions to_engine_options(const Config& config);  // threads resolved; input size from model.*
 PipelineSettings to_pipeline_settings(const Config& config);
 SinkSettings to_sink_settings(const Config& config);
+
+// What one stream of a run needs: its source, its outputs and its options (pipeline.h).
+struct StreamSettings {
+  std::string name;  // "" for the single stream of source.uri
+  SourceSettings source;
+  SinkSettings sinks;  // json_counters and style left as the top-level ones
+  StreamOptions options;
+};
+
+// The configuration `stream` runs with: `config` without its sources, source.uri = the
+// stream's uri, the stream's overrides applied, and `{camera}` in every sinks path replaced
+// by its name. Throws detflow::Error for an override the registry refuses.
+Config stream_config(const Config& config, const StreamConfig& stream);
+// One StreamSettings per entry of `sources:` in order, or one (named "") made from the
+// top-level keys when the list is empty. Throws detflow::Error naming the key, the path and
+// both streams when two streams would write the same output file or folder (a top-level
+// path without {camera}, or two equal per-stream paths).
+std::vector<StreamSettings> to_stream_settings(const Config& config);
 
 }  // namespace detflow
