@@ -244,6 +244,14 @@ std::string Statistics::to_line() const {
   }
   line << ", " << fps << " fps, " << frames_dropped << " dropped, " << frames_failed << " failed";
   if (capture_to_output.count > 0) line << ", p95 latency " << capture_to_output.p95_ms << " ms";
+  if (counts) {
+    for (const auto& counted : counts->lines) {
+      line << ", line " << counted.name << " in " << counted.in() << " out " << counted.out();
+    }
+    for (const auto& counted : counts->zones) {
+      line << ", zone " << counted.name << " now " << counted.occupancy() << " entered " << counted.entered();
+    }
+  }
   return line.str();
 }
 

@@ -114,6 +114,10 @@ TEST(StatisticsReport, CountsOfLinesAndZonesWhenAnalyticsAreOn) {
   EXPECT_NE(text.find("line gate: in 0, out 0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("zone bench: occupancy 1, entered 4 (person: occupancy 1, entered 4)\n"), std::string::npos)
       << text;
+  // The periodic line (--stats-interval) carries them too.
+  const std::string line = statistics.to_line();
+  EXPECT_NE(line.find(", line door in 3 out 3, line gate in 0 out 0, zone bench now 1 entered 4"), std::string::npos)
+      << line;
 }
 
 TEST(StatisticsReport, FramesTheDetectorSkippedAreReported) {
