@@ -74,6 +74,7 @@ struct BenchFlags {
   int feature_rounds = 3;          // --repeat
   std::vector<std::string> lines;  // --line NAME=X1,Y1,X2,Y2
   std::string mqtt_url;            // --mqtt
+  int streams = 0;                 // --streams
 };
 
 void add_key_flag(CLI::App& command, BenchFlags& flags, const std::string& names, const std::string& key,
@@ -135,6 +136,9 @@ int run_bench_command(const BenchFlags& flags) {
     throw Error("--cores " + std::to_string(flags.cores) + " is invalid (expected 0 for all, or more)");
   if (flags.feature_rounds < 1)
     throw Error("--repeat " + std::to_string(flags.feature_rounds) + " is invalid (expected 1 or more)");
+  if (flags.streams < 0 || flags.streams == 1) {
+    throw Error("--streams " + std::to_string(flags.streams) + " is invalid (expected 2 or more)");
+  }
   if (flags.with.empty() && (!flags.lines.empty() || !flags.mqtt_url.empty())) {
     throw Error("--line and --mqtt set up the features of --with; pass --with tracking,preview,mqtt too");
   }
@@ -172,6 +176,7 @@ int run_bench_command(const BenchFlags& flags) {
   options.live_source = flags.live_source;
   if (!flags.with.empty()) options.features = bench::parse_feature_list(flags.with);
   options.feature_rounds = flags.feature_rounds;
+  options.streams = flags.streams;
   for (const auto& text : flags.lines) options.lines.push_back(track::parse_line_spec(text));
   if (!flags.mqtt_url.empty()) {
     service::paho_server_uri(flags.mqtt_url);  // a bad URL fails now, not after the other modes
@@ -251,8 +256,15 @@ CommandAction add_bench_command(CLI::App& app) {
                    "interleaved over --repeat rounds; reports FPS and ratios.<feature>_over_plain (goal >= 0.97)")
       ->type_name("LIST");
   command
+      ->add_option("--streams", flags->streams,
+                   "after the pipeline, the same frames as N streams of one pipeline (one model, shared workers, "
+                   "the same outputs per stream) next to the single-stream pipeline, interleaved over --repeat "
+                   "rounds: aggregate and per-stream FPS, p99 latency, memory per extra stream; "
+                   "ratios.multi_over_single (goal >= 0.9)")
+      ->type_name("N");
+  command
       ->add_option("--repeat", flags->feature_rounds,
-                   "rounds of --with, each running plain and every feature once; medians (default 3)")
+                   "rounds of --with and --streams, each running every variant once; medians (default 3)")
       ->type_name("N");
   command
       ->add_option("--line", flags->lines,

@@ -38,6 +38,13 @@ std::string latency(const json& mode) {
          fixed(value_or(mode["capture_to_output"], "p99_ms"), 1);
 }
 
+// "61.2 60.8 62.0": the FPS of every round.
+std::string runs_text(const json& values) {
+  std::string text;
+  for (const auto& value : values) text += (text.empty() ? "" : " ") + fixed(value.get<double>(), 1);
+  return text;
+}
+
 std::string megabytes(const json& mode, const char* key) {
   if (!mode.contains("memory")) return "-";
   return fixed(value_or(mode["memory"], key) / 1024.0, 0);
@@ -177,13 +184,8 @@ std::string format_report_table(const nlohmann::json& report) {
         << " threads, " << comparison.value("rounds", 0)
         << " rounds, plain and features interleaved; ratio = median over rounds of feature FPS / plain FPS of the "
            "same round):\n";
-    const auto runs = [](const json& values) {
-      std::string text;
-      for (const auto& value : values) text += (text.empty() ? "" : " ") + fixed(value.get<double>(), 1);
-      return text;
-    };
     out << "  plain" << std::string(10, ' ') << fixed(value_or(comparison["plain"], "fps_median"), 1) << " FPS (runs "
-        << runs(comparison["plain"]["fps_runs"]) << ")\n";
+        << runs_text(comparison["plain"]["fps_runs"]) << ")\n";
     for (const auto& name_json : comparison["feature_order"]) {
       const std::string name = name_json.get<std::string>();
       const json& item = comparison["features"][name];
@@ -192,7 +194,7 @@ std::string format_report_table(const nlohmann::json& report) {
         out << "failed: " << item["error"].get<std::string>() << "\n";
         continue;
       }
-      out << fixed(value_or(item, "fps_median"), 1) << " FPS (runs " << runs(item["fps_runs"]) << "), ratio "
+      out << fixed(value_or(item, "fps_median"), 1) << " FPS (runs " << runs_text(item["fps_runs"]) << "), ratio "
           << fixed(value_or(item, "ratio_over_plain"), 3) << " (rounds " << fixed(value_or(item, "ratio_min"), 3) << "-"
           << fixed(value_or(item, "ratio_max"), 3) << ")";
       if (item.contains("ratio_over_tracking"))
@@ -225,6 +227,34 @@ std::string format_report_table(const nlohmann::json& report) {
             << " pending, " << mqtt.value("events_dropped", 0) << " dropped by " << comparison.value("mqtt_broker", "")
             << "\n";
       }
+    }
+  }
+
+  if (report.contains("streams")) {
+    const json& comparison = report["streams"];
+    const int count = comparison.value("streams", 0);
+    out << "\nstreams (" << count << " streams of the same frames in one pipeline, " << comparison.value("workers", 0)
+        << " workers x " << comparison.value("threads", 0) << " threads, " << comparison.value("rounds", 0)
+        << " rounds interleaved with the single-stream pipeline; ratio = median over rounds of aggregate FPS / "
+           "single-stream FPS of the same round):\n";
+    const json& single = comparison["single"];
+    const json& multi = comparison["multi"];
+    out << "  1 stream     " << fixed(value_or(single, "fps_median"), 1) << " FPS (runs "
+        << runs_text(single["fps_runs"]) << "), +RSS " << fixed(value_or(single, "added_kb_median") / 1024.0, 0)
+        << " MiB\n";
+    out << "  " << std::left << std::setw(11) << (std::to_string(count) + " streams") << std::right << "  "
+        << fixed(value_or(multi, "fps_median"), 1) << " FPS aggregate (runs " << runs_text(multi["fps_runs"])
+        << "), ratio " << fixed(value_or(comparison, "multi_over_single"), 3) << " (rounds "
+        << fixed(value_or(comparison, "ratio_min"), 3) << "-" << fixed(value_or(comparison, "ratio_max"), 3)
+        << "), +RSS " << fixed(value_or(multi, "added_kb_median") / 1024.0, 0) << " MiB, "
+        << fixed(value_or(comparison, "added_kb_per_extra_stream") / 1024.0, 1) << " MiB per extra stream\n";
+    if (multi.contains("last_run") && multi["last_run"].contains("per_stream")) {
+      out << "  last round, per stream (frames, FPS, capture-to-output p99 ms):";
+      for (const auto& stream : multi["last_run"]["per_stream"]) {
+        out << " " << stream.value("name", "") << " " << stream.value("frames", 0) << "/"
+            << fixed(value_or(stream, "fps"), 1) << "/" << fixed(value_or(stream["capture_to_output"], "p99_ms"), 1);
+      }
+      out << "\n";
     }
   }
 

@@ -339,6 +339,22 @@ json loop_mode(const BenchOptions& options, const LoopModel& model, const std::s
   return result;
 }
 
+// A pipeline's run with its wall time and the process's CPU time; throws when it failed.
+struct TimedRun {
+  RunSummary summary;
+  double elapsed_s = 0;
+  double cpu_s = 0;
+};
+TimedRun timed_run(Pipeline& pipeline, const std::string& what) {
+  const double cpu_start = process_cpu_seconds();
+  const auto start = SteadyClock::now();
+  TimedRun run{pipeline.run(), 0, 0};
+  run.elapsed_s = seconds_since(start);
+  run.cpu_s = process_cpu_seconds() - cpu_start;
+  if (run.summary.failed) throw std::runtime_error(what + " failed: " + run.summary.failure);
+  return run;
+}
+
 // The pipeline over the frames in memory; with `feature` (FeatureSetup::feature not empty)
 // that feature on as well (feature_cost.h), everything else identical.
 json pipeline_mode(const BenchOptions& options, const std::string& backend, int workers, int threads,
@@ -365,12 +381,7 @@ json pipeline_mode(const BenchOptions& options, const std::string& backend, int 
   Pipeline pipeline(detector, std::make_unique<MemorySource>(child.frames, replay), std::move(sinks), settings);
   if (feature_run) feature_run->start(pipeline);
 
-  const double cpu_start = process_cpu_seconds();
-  const auto start = SteadyClock::now();
-  const RunSummary summary = pipeline.run();
-  const double elapsed = seconds_since(start);
-  const double cpu = process_cpu_seconds() - cpu_start;
-  if (summary.failed) throw std::runtime_error("pipeline failed: " + summary.failure);
+  const auto [summary, elapsed, cpu] = timed_run(pipeline, "pipeline");
   const json feature_report = feature_run ? feature_run->finish(elapsed) : json();
 
   const Statistics& statistics = summary.statistics;
@@ -482,6 +493,61 @@ json live_mode(const BenchOptions& options, const std::string& backend, int work
   result["capture_to_output"] = to_json(statistics.capture_to_output);
   result["stages"] = stages_json(statistics.stages);
   result["resident_kb_each_second"] = resident_samples;
+  result["memory"] = memory_json(child);
+  return result;
+}
+
+// The same frames as `count` streams of one Pipeline (one detector, shared workers), each
+// stream with the single-stream pipeline's outputs and options.
+json streams_mode(const BenchOptions& options, const std::string& backend, int workers, int threads, int count,
+                  const std::filesystem::path& directory) {
+  const ChildFrames child = decode_in_child(options);
+  DetectorSetup detector(options.model, engine_options_for(backend, options.target, threads));
+  ReplaySettings replay;
+  replay.nominal_fps = child.frames->source.fps;
+  std::vector<StreamSetup> streams;
+  std::vector<const CollectingSink*> collected;
+  for (int index = 0; index < count; ++index) {
+    StreamSetup stream;
+    stream.name = "stream" + std::to_string(index + 1);
+    stream.source = std::make_unique<MemorySource>(child.frames, replay);
+    stream.sinks = output_sinks(options, directory, "streams" + std::to_string(count) + "-" + stream.name);
+    auto collector = std::make_unique<CollectingSink>();
+    collected.push_back(collector.get());
+    stream.sinks.push_back(std::move(collector));
+    stream.options.max_in_flight = options.max_in_flight;
+    streams.push_back(std::move(stream));
+  }
+  PipelineSettings settings;
+  settings.workers = workers;
+  settings.progress = false;
+  Pipeline pipeline(detector, std::move(streams), settings);
+
+  const auto [summary, elapsed, cpu] = timed_run(pipeline, "multi-stream pipeline");
+
+  std::int64_t frames = 0;
+  json per_stream = json::array();
+  for (std::size_t index = 0; index < summary.streams.size(); ++index) {
+    const Statistics& statistics = summary.streams[index].statistics;
+    frames += statistics.frames_processed;
+    per_stream.push_back({{"name", summary.streams[index].name},
+                          {"frames", statistics.frames_processed},
+                          {"frames_failed", statistics.frames_failed + collected[index]->failed()},
+                          {"elapsed_s", statistics.elapsed_s},
+                          {"fps", statistics.fps},
+                          {"capture_to_output", to_json(statistics.capture_to_output)}});
+  }
+  json result = {
+      {"mode", "streams"}, {"streams", count}, {"backend", backend}, {"workers", workers}, {"threads", threads}};
+  result["label"] = "detflow pipeline, " + std::to_string(count) + " streams, " + layout_label(workers, threads);
+  result["frames"] = frames;
+  result["elapsed_s"] = elapsed;
+  result["fps"] = elapsed > 0 ? static_cast<double>(frames) / elapsed : 0.0;  // aggregate
+  result["cpu_s"] = cpu;
+  result["cpu_cores_used"] = elapsed > 0 ? cpu / elapsed : 0.0;
+  result["stages"] = stages_json(summary.statistics.stages);
+  result["capture_to_output"] = to_json(summary.statistics.capture_to_output);
+  result["per_stream"] = per_stream;
   result["memory"] = memory_json(child);
   return result;
 }
@@ -619,6 +685,26 @@ double line_count_agreement(const json& counts, const json& reference) {
   return 1.0 - difference / std::max(1.0, total);
 }
 
+// Every round runs each variant once, the order rotated by one per round, so slow drifts of
+// the machine (other builds starting or ending) hit every variant alike.
+void run_interleaved(int rounds, const std::vector<std::string>& variants,
+                     const std::function<void(int round, const std::string& variant)>& run) {
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::string> order = variants;
+    std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(round % order.size()), order.end());
+    for (const std::string& variant : order) run(round, variant);
+  }
+}
+
+// Ratios of the same round: numerators[i] / denominators[i].
+std::vector<double> same_round_ratios(const std::vector<double>& numerators, const std::vector<double>& denominators) {
+  std::vector<double> result;
+  for (std::size_t index = 0; index < std::min(numerators.size(), denominators.size()); ++index) {
+    if (denominators[index] > 0) result.push_back(numerators[index] / denominators[index]);
+  }
+  return result;
+}
+
 // The plain pipeline and the pipeline with each feature, in the same layout, interleaved:
 // every round runs each once, the order rotated by one per round, so slow drifts of the
 // machine (other builds starting or ending) hit every variant alike. A feature's ratio is the
@@ -660,26 +746,22 @@ json compare_features(const BenchOptions& options, const std::string& backend, i
   std::map<std::string, json> last;
   std::map<std::string, std::string> errors;
   const int rounds = std::max(1, options.feature_rounds);
-  for (int round = 0; round < rounds; ++round) {
-    std::vector<std::string> order = variants;
-    std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(round % order.size()), order.end());
-    for (const std::string& variant : order) {
-      if (errors.count(variant) > 0) continue;
-      FeatureSetup feature = base;
-      feature.feature = variant;
-      const std::string label = "features round " + std::to_string(round + 1) + "/" + std::to_string(rounds) + ", " +
-                                (variant.empty() ? std::string("plain") : variant);
-      try {
-        json result = run_child(options, label,
-                                [&] { return pipeline_mode(options, backend, workers, threads, directory, &feature); });
-        fps[variant].push_back(result["fps"].get<double>());
-        last[variant] = strip_detections(std::move(result));
-      } catch (const std::exception& error) {
-        if (variant.empty()) throw;  // without the plain run there is nothing to compare with
-        errors[variant] = error.what();
-      }
+  run_interleaved(rounds, variants, [&](int round, const std::string& variant) {
+    if (errors.count(variant) > 0) return;
+    FeatureSetup feature = base;
+    feature.feature = variant;
+    const std::string label = "features round " + std::to_string(round + 1) + "/" + std::to_string(rounds) + ", " +
+                              (variant.empty() ? std::string("plain") : variant);
+    try {
+      json result = run_child(options, label,
+                              [&] { return pipeline_mode(options, backend, workers, threads, directory, &feature); });
+      fps[variant].push_back(result["fps"].get<double>());
+      last[variant] = strip_detections(std::move(result));
+    } catch (const std::exception& error) {
+      if (variant.empty()) throw;  // without the plain run there is nothing to compare with
+      errors[variant] = error.what();
     }
-  }
+  });
   std::error_code ignored;
   std::filesystem::remove_all(base.work_directory, ignored);
 
@@ -697,15 +779,8 @@ json compare_features(const BenchOptions& options, const std::string& backend, i
   const std::vector<double>& plain = fps[""];
   report["plain"] = {{"fps_runs", plain}, {"fps_median", median(plain)}};
   json per_feature = json::object();
-  // Ratios of the same round: `variant` over `reference`.
   const auto ratio_runs = [&fps](const std::string& variant, const std::string& reference) {
-    std::vector<double> result;
-    const auto& numerators = fps[variant];
-    const auto& denominators = fps[reference];
-    for (std::size_t index = 0; index < std::min(numerators.size(), denominators.size()); ++index) {
-      if (denominators[index] > 0) result.push_back(numerators[index] / denominators[index]);
-    }
-    return result;
+    return same_round_ratios(fps[variant], fps[reference]);
   };
   for (const std::string& feature : features) {
     json item;
@@ -766,6 +841,66 @@ json compare_features(const BenchOptions& options, const std::string& backend, i
   return report;
 }
 
+// The single-stream pipeline and the same frames as options.streams streams of one Pipeline,
+// in the same layout and with the same outputs, interleaved over rounds. Adds
+// "multi_over_single" (median over rounds of aggregate FPS / single-stream FPS of the same
+// round) to `ratios`, and the two targets (>= 0.9; <= 25 MiB per extra stream).
+json compare_streams(const BenchOptions& options, const std::string& backend, int workers, int threads,
+                     const std::filesystem::path& directory, json& ratios, json& targets) {
+  const int count = options.streams;
+  const int rounds = std::max(1, options.feature_rounds);
+  std::map<std::string, std::vector<double>> fps, added_kb;
+  json last_multi;
+  run_interleaved(rounds, {"single", "multi"}, [&](int round, const std::string& variant) {
+    const std::string label = "streams round " + std::to_string(round + 1) + "/" + std::to_string(rounds) + ", " +
+                              (variant == "single" ? std::string("1 stream") : std::to_string(count) + " streams");
+    json result = run_child(options, label, [&] {
+      return variant == "single" ? pipeline_mode(options, backend, workers, threads, directory)
+                                 : streams_mode(options, backend, workers, threads, count, directory);
+    });
+    fps[variant].push_back(result["fps"].get<double>());
+    added_kb[variant].push_back(result["memory"]["added_kb"].get<double>());
+    if (variant == "multi") last_multi = std::move(result);
+  });
+
+  const std::vector<double> ratio_runs = same_round_ratios(fps["multi"], fps["single"]);
+  std::vector<double> per_extra_kb_runs;
+  for (std::size_t index = 0; index < std::min(added_kb["multi"].size(), added_kb["single"].size()); ++index) {
+    per_extra_kb_runs.push_back((added_kb["multi"][index] - added_kb["single"][index]) / (count - 1));
+  }
+  const double ratio = median(ratio_runs);
+  const double per_extra_kb = median(per_extra_kb_runs);
+  json report;
+  report["streams"] = count;
+  report["rounds"] = rounds;
+  report["workers"] = workers;
+  report["threads"] = threads;
+  report["order"] =
+      "interleaved: each round runs the single-stream pipeline and the multi-stream one once, the order "
+      "rotated by one per round";
+  report["single"] = {{"fps_runs", fps["single"]},
+                      {"fps_median", median(fps["single"])},
+                      {"added_kb_runs", added_kb["single"]},
+                      {"added_kb_median", median(added_kb["single"])}};
+  report["multi"] = {{"fps_runs", fps["multi"]},
+                     {"fps_median", median(fps["multi"])},
+                     {"added_kb_runs", added_kb["multi"]},
+                     {"added_kb_median", median(added_kb["multi"])},
+                     {"last_run", strip_detections(last_multi)}};
+  report["ratio_runs"] = ratio_runs;
+  report["multi_over_single"] = ratio;
+  report["ratio_min"] = ratio_runs.empty() ? 0.0 : *std::min_element(ratio_runs.begin(), ratio_runs.end());
+  report["ratio_max"] = ratio_runs.empty() ? 0.0 : *std::max_element(ratio_runs.begin(), ratio_runs.end());
+  report["added_kb_per_extra_stream_runs"] = per_extra_kb_runs;
+  report["added_kb_per_extra_stream"] = per_extra_kb;
+  ratios["multi_over_single"] = ratio;
+  targets.push_back(target(std::to_string(count) + " streams aggregate FPS / single-stream FPS (median of " +
+                               std::to_string(ratio_runs.size()) + " rounds)",
+                           ratio, ">=", 0.9));
+  targets.push_back(target("resident memory per extra stream, MiB", per_extra_kb / 1024.0, "<=", 25.0));
+  return report;
+}
+
 }  // namespace
 
 std::string bench_config_yaml(const BenchOptions& options, int workers, int threads, const std::string& comment) {
@@ -797,6 +932,10 @@ json run_bench(const BenchOptions& input_options) {
   }
   if (options.live_seconds < 0) {
     throw Error("live latency " + std::to_string(options.live_seconds) + " s is invalid (expected 0 or more)");
+  }
+  if (options.streams < 0 || options.streams == 1) {
+    throw Error("streams " + std::to_string(options.streams) +
+                " is invalid (expected 2 or more; 0: no multi-stream run)");
   }
   if (options.feature_rounds < 1) {
     throw Error("feature rounds " + std::to_string(options.feature_rounds) + " is invalid (expected 1 or more)");
@@ -991,6 +1130,9 @@ json run_bench(const BenchOptions& input_options) {
   targets.push_back(target("pipeline FPS / CPU-bound limit", ratios["pipeline_over_limit"], ">=", 0.85));
   if (!options.features.empty()) {
     report["features"] = compare_features(options, backend, workers, threads, setup, directory, ratios, targets);
+  }
+  if (options.streams >= 2) {
+    report["streams"] = compare_streams(options, backend, workers, threads, directory, ratios, targets);
   }
   report["ratios"] = ratios;
   report["targets"] = targets;

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include <opencv2/imgproc.hpp>
 
@@ -21,6 +22,82 @@ constexpr std::array<std::array<unsigned char, 3>, 20> palette{{
 
 constexpr int font_face = cv::FONT_HERSHEY_SIMPLEX;
 
+// Where the drawing goes, in canvas pixels: the whole of an image, or the part `region` of a
+// larger canvas held by a patch image (each primitive translated by the region's corner), or
+// nowhere while the rectangles each primitive may change are collected (its footprint).
+// A primitive is drawn on a patch only when its footprint meets the region; the regions come
+// from merged footprints, so such a primitive lies wholly inside and OpenCV draws it exactly
+// as on the whole canvas (rasterisation is invariant under whole-pixel translation; only
+// clipping would differ, and nothing is clipped).
+class Painter {
+ public:
+  explicit Painter(cv::Mat& image) : image_(&image), size_(image.size()), region_(0, 0, image.cols, image.rows) {}
+  Painter(cv::Mat& patch, cv::Rect region, cv::Size canvas_size)
+      : image_(&patch), size_(canvas_size), region_(region) {}
+  Painter(cv::Size canvas_size, std::vector<cv::Rect>& footprints) : size_(canvas_size), footprints_(&footprints) {}
+
+  int cols() const { return size_.width; }
+  int rows() const { return size_.height; }
+
+  // cv::rectangle. An outline's footprint is its four edges (with the caps of thick lines), so
+  // what lies inside the box can go to another region.
+  void rectangle(cv::Point a, cv::Point b, const cv::Scalar& colour, int thickness, int line_type) {
+    if (thickness < 0) {
+      if (visit(around(a, b, 1))) cv::rectangle(*image_, a - at(), b - at(), colour, thickness, line_type);
+      return;
+    }
+    const int margin = thickness / 2 + 2;
+    const bool meets = visit(around(a, {b.x, a.y}, margin)) | visit(around({b.x, a.y}, b, margin)) |
+                       visit(around(b, {a.x, b.y}, margin)) | visit(around({a.x, b.y}, a, margin));
+    if (meets) cv::rectangle(*image_, a - at(), b - at(), colour, thickness, line_type);
+  }
+  void line(cv::Point a, cv::Point b, const cv::Scalar& colour, int thickness, int line_type) {
+    if (visit(around(a, b, thickness / 2 + 2))) cv::line(*image_, a - at(), b - at(), colour, thickness, line_type);
+  }
+  // cv::arrowedLine: the head's two strokes are tip_length * |b - a| long, from b.
+  void arrowed_line(cv::Point a, cv::Point b, const cv::Scalar& colour, int thickness, int line_type,
+                    double tip_length) {
+    const int head = static_cast<int>(std::ceil(tip_length * std::hypot(b.x - a.x, b.y - a.y)));
+    const bool meets = visit(around(a, b, thickness / 2 + 2)) |
+                       visit(around(b - cv::Point(head, head), b + cv::Point(head, head), thickness / 2 + 2));
+    if (meets) cv::arrowedLine(*image_, a - at(), b - at(), colour, thickness, line_type, 0, tip_length);
+  }
+  // cv::putText with FONT_HERSHEY_SIMPLEX: the glyphs stay within the text size plus the
+  // stroke (a margin of half the height covers the strokes that reach beyond it).
+  void text(const std::string& text, cv::Point origin, double scale, const cv::Scalar& colour, int thickness) {
+    int baseline = 0;
+    const cv::Size size = cv::getTextSize(text, font_face, scale, thickness, &baseline);
+    const int margin = thickness + 2 + size.height / 2;
+    const cv::Rect box(origin.x, origin.y - size.height, size.width, size.height + baseline);
+    if (visit(cv::Rect(box.x - margin, box.y - margin, box.width + 2 * margin, box.height + 2 * margin))) {
+      cv::putText(*image_, text, origin - at(), font_face, scale, colour, thickness, cv::LINE_AA);
+    }
+  }
+
+ private:
+  static cv::Rect around(cv::Point a, cv::Point b, int margin) {
+    const cv::Point low(std::min(a.x, b.x) - margin, std::min(a.y, b.y) - margin);
+    const cv::Point high(std::max(a.x, b.x) + margin + 1, std::max(a.y, b.y) + margin + 1);
+    return {low, high};
+  }
+  cv::Point at() const { return region_.tl(); }
+  // Collecting: records the footprint (its part on the canvas) and returns false. Drawing:
+  // whether the footprint meets the region.
+  bool visit(const cv::Rect& footprint) {
+    if (footprints_) {
+      const cv::Rect on_canvas = footprint & cv::Rect(cv::Point(0, 0), size_);
+      if (!on_canvas.empty()) footprints_->push_back(on_canvas);
+      return false;
+    }
+    return !(footprint & region_).empty();
+  }
+
+  cv::Mat* image_ = nullptr;
+  cv::Size size_;
+  cv::Rect region_;
+  std::vector<cv::Rect>* footprints_ = nullptr;
+};
+
 int clamp_to(int value, int low, int high) { return std::max(low, std::min(value, high)); }
 
 // Dark text on light colours and light text on dark ones keeps captions readable.
@@ -34,9 +111,9 @@ struct Scale {
   double x = 1, y = 1;
 };
 
-Scale scale_between(const cv::Size& source, const cv::Mat& canvas) {
+Scale scale_between(const cv::Size& source, const Painter& canvas) {
   if (source.width <= 0 || source.height <= 0) return {};
-  return {static_cast<double>(canvas.cols) / source.width, static_cast<double>(canvas.rows) / source.height};
+  return {static_cast<double>(canvas.cols()) / source.width, static_cast<double>(canvas.rows()) / source.height};
 }
 
 bool finite(float x, float y) { return std::isfinite(x) && std::isfinite(y); }
@@ -50,29 +127,30 @@ cv::Point to_canvas(float x, float y, const Scale& scale) {
 
 // The part of a segment within the canvas (and a margin of `margin` pixels around it), so
 // OpenCV never rasterises far-away geometry; false when none of it is.
-bool clip_to_canvas(const cv::Mat& canvas, int margin, cv::Point& a, cv::Point& b) {
-  return cv::clipLine(cv::Rect(-margin, -margin, canvas.cols + 2 * margin, canvas.rows + 2 * margin), a, b);
+bool clip_to_canvas(const Painter& canvas, int margin, cv::Point& a, cv::Point& b) {
+  return cv::clipLine(cv::Rect(-margin, -margin, canvas.cols() + 2 * margin, canvas.rows() + 2 * margin), a, b);
 }
 
 // A caption on a filled background in `colour`, its top-left corner at `corner` moved as
 // little as needed to keep it whole inside the canvas.
-void draw_label(cv::Mat& canvas, const std::string& text, cv::Point corner, const cv::Scalar& colour,
+void draw_label(Painter& canvas, const std::string& text, cv::Point corner, const cv::Scalar& colour,
                 const AnnotationStyle& style, int text_thickness) {
   int baseline = 0;
   const cv::Size text_size = cv::getTextSize(text, font_face, style.font_scale, text_thickness, &baseline);
   const int label_height = text_size.height + baseline + 4;
-  const int top = clamp_to(corner.y, 0, std::max(0, canvas.rows - label_height));
-  const int left = clamp_to(corner.x, 0, std::max(0, canvas.cols - text_size.width - 4));
-  const cv::Rect background(left, top, std::min(text_size.width + 4, canvas.cols - left),
-                            std::min(label_height, canvas.rows - top));
-  cv::rectangle(canvas, background, colour, cv::FILLED);
-  cv::putText(canvas, text, cv::Point(left + 2, top + text_size.height + 2), font_face, style.font_scale,
-              text_colour_on(colour), text_thickness, cv::LINE_AA);
+  const int top = clamp_to(corner.y, 0, std::max(0, canvas.rows() - label_height));
+  const int left = clamp_to(corner.x, 0, std::max(0, canvas.cols() - text_size.width - 4));
+  const cv::Rect background(left, top, std::min(text_size.width + 4, canvas.cols() - left),
+                            std::min(label_height, canvas.rows() - top));
+  if (background.area() > 0)
+    canvas.rectangle(background.tl(), background.br() - cv::Point(1, 1), colour, cv::FILLED, cv::LINE_8);
+  canvas.text(text, cv::Point(left + 2, top + text_size.height + 2), style.font_scale, text_colour_on(colour),
+              text_thickness);
 }
 
 // Dashes about three line widths long with gaps as long (the thick line's caps shorten the
 // gaps a little), from a to b.
-void dashed_line(cv::Mat& canvas, cv::Point a, cv::Point b, const cv::Scalar& colour, int thickness) {
+void dashed_line(Painter& canvas, cv::Point a, cv::Point b, const cv::Scalar& colour, int thickness) {
   const double length = std::hypot(b.x - a.x, b.y - a.y);
   const double dash = std::max(6, 3 * thickness);
   const double period = dash * 2;
@@ -82,19 +160,19 @@ void dashed_line(cv::Mat& canvas, cv::Point a, cv::Point b, const cv::Scalar& co
                          a.y + static_cast<int>(std::lround((b.y - a.y) * position / length)));
     const cv::Point to(a.x + static_cast<int>(std::lround((b.x - a.x) * end / length)),
                        a.y + static_cast<int>(std::lround((b.y - a.y) * end / length)));
-    cv::line(canvas, from, to, colour, thickness, cv::LINE_8);
+    canvas.line(from, to, colour, thickness, cv::LINE_8);
   }
 }
 
 // One box (source pixels) with its caption above it; dashed for predicted boxes.
-void draw_box(cv::Mat& canvas, float box_x1, float box_y1, float box_x2, float box_y2, const Scale& scale,
+void draw_box(Painter& canvas, float box_x1, float box_y1, float box_x2, float box_y2, const Scale& scale,
               const cv::Scalar& colour, bool dashed, const std::string* caption, const AnnotationStyle& style) {
   // NaN or infinite coordinates would make OpenCV draw across the whole image.
   if (!finite(box_x1, box_y1) || !finite(box_x2, box_y2)) return;
   const double left = box_x1 * scale.x, top = box_y1 * scale.y;
   const double right = box_x2 * scale.x, bottom = box_y2 * scale.y;
-  const int width = canvas.cols;
-  const int height = canvas.rows;
+  const int width = canvas.cols();
+  const int height = canvas.rows();
   // Entirely outside: clamping would draw a misleading sliver on the edge.
   if (right < 0 || bottom < 0 || left >= width || top >= height) return;
   const int x1 = clamp_to(static_cast<int>(std::lround(left)), 0, width - 1);
@@ -112,7 +190,7 @@ void draw_box(cv::Mat& canvas, float box_x1, float box_y1, float box_x2, float b
   } else {
     // Axis-aligned edges barely show anti-aliasing, which costs several times more to draw;
     // text keeps it, where it shows.
-    cv::rectangle(canvas, cv::Point(x1, y1), cv::Point(x2, y2), colour, thickness, cv::LINE_8);
+    canvas.rectangle(cv::Point(x1, y1), cv::Point(x2, y2), colour, thickness, cv::LINE_8);
   }
   if (!caption) return;
   int baseline = 0;
@@ -144,7 +222,7 @@ const track::ZoneCounts* find_zone(const track::CountsSnapshot* counts, const st
 
 // The segment, an arrow from its middle towards the "in" side, and the caption at its start.
 // "in" is where (P2 - P1) x (anchor - P1) < 0 (track/event.h): along (dy, -dx), y down.
-void draw_counting_line(cv::Mat& canvas, const track::LineSettings& line, const track::LineCounts* counts,
+void draw_counting_line(Painter& canvas, const track::LineSettings& line, const track::LineCounts* counts,
                         const Scale& scale, const AnnotationStyle& style) {
   if (!finite(line.start.x, line.start.y) || !finite(line.end.x, line.end.y)) return;
   const cv::Point caption_corner = to_canvas(line.start.x, line.start.y, scale) + cv::Point(4, 4);
@@ -154,20 +232,20 @@ void draw_counting_line(cv::Mat& canvas, const track::LineSettings& line, const 
   cv::Point start = to_canvas(line.start.x, line.start.y, scale);
   cv::Point end = to_canvas(line.end.x, line.end.y, scale);
   const bool visible = clip_to_canvas(canvas, thickness, start, end);
-  if (visible) cv::line(canvas, start, end, colour, thickness, cv::LINE_AA);
+  if (visible) canvas.line(start, end, colour, thickness, cv::LINE_AA);
   const double length = std::hypot(end.x - start.x, end.y - start.y);
   if (visible && length >= 1) {
     const double arrow = std::max(12, 6 * thickness);
     const cv::Point middle((start.x + end.x) / 2, (start.y + end.y) / 2);
     const cv::Point tip(middle.x + static_cast<int>(std::lround((end.y - start.y) / length * arrow)),
                         middle.y - static_cast<int>(std::lround((end.x - start.x) / length * arrow)));
-    cv::arrowedLine(canvas, middle, tip, colour, thickness, cv::LINE_AA, 0, 0.4);
+    canvas.arrowed_line(middle, tip, colour, thickness, cv::LINE_AA, 0.4);
   }
   draw_label(canvas, line_caption(line.name, counts), caption_corner, colour, style, std::max(1, thickness / 2));
 }
 
 // The polygon's outline and the caption inside its top-left corner.
-void draw_zone(cv::Mat& canvas, const track::ZoneSettings& zone, const track::ZoneCounts* counts, const Scale& scale,
+void draw_zone(Painter& canvas, const track::ZoneSettings& zone, const track::ZoneCounts* counts, const Scale& scale,
                const AnnotationStyle& style) {
   if (zone.polygon.size() < 2) return;
   for (const auto& point : zone.polygon) {
@@ -184,7 +262,7 @@ void draw_zone(cv::Mat& canvas, const track::ZoneSettings& zone, const track::Zo
     top_left.y = std::min(top_left.y, corner.y);
     cv::Point a = corner;
     cv::Point b = to_canvas(to.x, to.y, scale);
-    if (clip_to_canvas(canvas, thickness, a, b)) cv::line(canvas, a, b, colour, thickness, cv::LINE_AA);
+    if (clip_to_canvas(canvas, thickness, a, b)) canvas.line(a, b, colour, thickness, cv::LINE_AA);
   }
   draw_label(canvas, zone_caption(zone.name, counts), {top_left.x + thickness + 2, top_left.y + thickness + 2}, colour,
              style, std::max(1, thickness / 2));
@@ -207,8 +285,9 @@ std::string detection_caption(const Detection& detection, const AnnotationStyle&
   return caption;
 }
 
-void draw_detections(cv::Mat& canvas, std::span<const Detection> detections, const AnnotationStyle& style) {
-  if (canvas.empty()) return;
+void draw_detections(cv::Mat& image, std::span<const Detection> detections, const AnnotationStyle& style) {
+  if (image.empty()) return;
+  Painter canvas(image);
   std::string caption;
   for (const Detection& detection : detections) {
     if (style.show_label) caption = detection_caption(detection, style);
@@ -254,8 +333,9 @@ AnnotationLayers annotation_layers(const FrameResult& result) {
   return layers;
 }
 
-void draw_annotations(cv::Mat& canvas, const AnnotationLayers& layers, const AnnotationStyle& style) {
-  if (canvas.empty()) return;
+namespace {
+
+void draw_layers(Painter& canvas, const AnnotationLayers& layers, const AnnotationStyle& style) {
   const Scale scale = scale_between(layers.source_size, canvas);
   if (style.show_analytics && layers.analytics) {
     for (std::size_t index = 0; index < layers.analytics->zones.size(); ++index) {
@@ -284,6 +364,59 @@ void draw_annotations(cv::Mat& canvas, const AnnotationLayers& layers, const Ann
     draw_box(canvas, track.box.x1, track.box.y1, track.box.x2, track.box.y2, scale, class_colour(track.class_id),
              track.predicted, style.show_label ? &caption : nullptr, style);
   }
+}
+
+// The rectangle grown outwards to multiples of `alignment`, within the canvas.
+cv::Rect aligned(const cv::Rect& rect, int alignment, const cv::Rect& canvas) {
+  const auto down = [alignment](int value) { return value / alignment * alignment; };
+  const auto up = [alignment](int value) { return (value + alignment - 1) / alignment * alignment; };
+  const cv::Point low(down(rect.x), down(rect.y));
+  const cv::Point high(up(rect.x + rect.width), up(rect.y + rect.height));
+  return cv::Rect(low, high) & canvas;
+}
+
+}  // namespace
+
+void draw_annotations(cv::Mat& canvas, const AnnotationLayers& layers, const AnnotationStyle& style) {
+  if (canvas.empty()) return;
+  Painter painter(canvas);
+  draw_layers(painter, layers, style);
+}
+
+std::vector<cv::Rect> annotation_regions(cv::Size canvas_size, const AnnotationLayers& layers,
+                                         const AnnotationStyle& style, int alignment) {
+  std::vector<cv::Rect> regions;
+  if (canvas_size.width <= 0 || canvas_size.height <= 0) return regions;
+  Painter collector(canvas_size, regions);
+  draw_layers(collector, layers, style);
+  const cv::Rect canvas(cv::Point(0, 0), canvas_size);
+  alignment = std::max(1, alignment);
+  for (auto& region : regions) region = aligned(region, alignment, canvas);
+  // Overlapping footprints become one region (drawn on one patch, in drawing order); repeated
+  // until no two regions overlap, since a grown region can reach one already passed.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (std::size_t first = 0; first < regions.size(); ++first) {
+      for (std::size_t other = first + 1; other < regions.size();) {
+        if ((regions[first] & regions[other]).empty()) {
+          ++other;
+          continue;
+        }
+        regions[first] = aligned(regions[first] | regions[other], alignment, canvas);
+        regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(other));
+        other = first + 1;
+        merged = true;
+      }
+    }
+  }
+  return regions;
+}
+
+void draw_annotations_region(cv::Mat& patch, const cv::Rect& region, cv::Size canvas_size,
+                             const AnnotationLayers& layers, const AnnotationStyle& style) {
+  if (patch.empty()) return;
+  Painter painter(patch, region, canvas_size);
+  draw_layers(painter, layers, style);
 }
 
 void copy_and_annotate(const cv::Mat& source, std::span<const Detection> detections, cv::Mat& destination,

@@ -1,11 +1,13 @@
 // The annotated-video sink: frames are annotated straight into GStreamer buffers and
 // pushed into appsrc ! [videoconvert !] encoder ! muxer ! filesink (I420 converted here when
-// the frame size allows, see start()).
+// the frame size allows, see start()). The buffers come from a pool of our own, which also
+// bounds how many frames GStreamer holds (see frames_in_gstreamer()).
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +34,7 @@ struct GstObjectDeleter {
 };
 using ElementPtr = std::unique_ptr<GstElement, GstObjectDeleter>;
 using BusPtr = std::unique_ptr<GstBus, GstObjectDeleter>;
+using PoolPtr = std::unique_ptr<GstBufferPool, GstObjectDeleter>;
 
 struct MessageDeleter {
   void operator()(GstMessage* message) const {
@@ -40,13 +43,23 @@ struct MessageDeleter {
 };
 using MessagePtr = std::unique_ptr<GstMessage, MessageDeleter>;
 
-// Frames the encoder may have queued before consume() waits: enough to keep x264 busy
-// while the next frame is being annotated, small enough to bound memory.
-constexpr int queued_frames_limit = 4;
+// Frames handed to GStreamer (queued in appsrc or being encoded) at most, as a memory budget:
+// two (one encoding, the next one queued or being annotated) are enough to keep the encoder
+// busy whenever annotating a frame takes less time than encoding one; up to 5 where frames are
+// small. At 1920x1080 an I420 frame is 3 MiB, so the budget allows 2 where 5 used to be queued
+// (the encoder's own reference frames come on top); 768x576 keeps its 5.
+constexpr std::size_t gstreamer_frames_budget_bytes = std::size_t{8} << 20;
+constexpr int max_frames_in_gstreamer = 5;
+int frames_in_gstreamer(std::size_t frame_bytes) {
+  const std::size_t fitting = gstreamer_frames_budget_bytes / std::max<std::size_t>(1, frame_bytes);
+  return static_cast<int>(std::clamp<std::size_t>(fitting, 2, max_frames_in_gstreamer));
+}
 // A healthy encoder drains a few frames in well under a second; a pipeline that makes no
 // progress for this long is stuck, and the run must not hang on it.
 constexpr auto stall_timeout = std::chrono::seconds(60);
 constexpr GstClockTime end_of_stream_timeout = 120 * GST_SECOND;
+// Rows of an annotated region converted to I420 at a time (even).
+constexpr int converted_band_rows = 16;
 
 std::string lowercase_extension(const std::filesystem::path& path) {
   std::string extension = path.extension().string();
@@ -122,19 +135,15 @@ class VideoSink final : public Sink {
     const cv::Mat bgr = as_bgr(*result.frame);
     if (!pipeline_) start(bgr.cols, bgr.rows);
     throw_if_bus_error();
-    wait_for_queue_room();
 
-    GstBuffer* buffer = gst_buffer_new_allocate(nullptr, frame_bytes_, nullptr);
-    if (!buffer) fail("cannot allocate a frame buffer of " + std::to_string(frame_bytes_) + " bytes");
+    GstBuffer* buffer = acquire_buffer();
     GstMapInfo map;
     if (!gst_buffer_map(buffer, &map, GST_MAP_WRITE)) {
       gst_buffer_unref(buffer);
       fail("cannot map a frame buffer");
     }
     if (direct_i420_) {
-      draw_into(bgr, result, annotated_);
-      cv::Mat planes(height_ * 3 / 2, width_, CV_8UC1, map.data);
-      cv::cvtColor(annotated_, planes, cv::COLOR_BGR2YUV_I420);
+      write_i420(bgr, result, map.data);
     } else {
       cv::Mat target(height_, width_, CV_8UC3, map.data, stride_);
       draw_into(bgr, result, target);
@@ -177,10 +186,8 @@ class VideoSink final : public Sink {
         finish_failure = "cannot finish video output " + path_.string() + ": " + describe_error_message(message.get());
       }
     }
-    gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
-    source_.reset();
-    bus_.reset();
-    pipeline_.reset();
+    gst_element_set_state(pipeline_.get(), GST_STATE_NULL);  // every buffer is back in the pool now
+    release_pipeline();
     if (!finish_failure.empty()) throw Error(finish_failure);
     spdlog::debug("video output {}: {} frames", path_.string(), frames_pushed_);
   }
@@ -195,7 +202,6 @@ class VideoSink final : public Sink {
     // a width that is a multiple of 8 (so every plane stride is 4-aligned) and an even height.
     direct_i420_ = width % 8 == 0 && height % 2 == 0;
     if (direct_i420_) {
-      annotated_.create(height, width, CV_8UC3);
       stride_ = static_cast<std::size_t>(width);
       frame_bytes_ = static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3 / 2;
     } else {
@@ -224,11 +230,23 @@ class VideoSink final : public Sink {
     GstCaps* caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, direct_i420_ ? "I420" : "BGR", "width",
                                         G_TYPE_INT, width, "height", G_TYPE_INT, height, "framerate", GST_TYPE_FRACTION,
                                         rate_numerator_, rate_denominator_, nullptr);
-    // block=false: a blocked push could never return once a downstream element failed;
-    // wait_for_queue_room() bounds the queue instead and watches the bus meanwhile.
+    // block=false: a blocked push could never return once a downstream element failed; the
+    // pool bounds the frames in GStreamer instead (acquire_buffer() watches the bus while it
+    // waits), so appsrc's own limit is only a backstop.
+    const int pooled_frames = frames_in_gstreamer(frame_bytes_);
     g_object_set(source.get(), "caps", caps, "format", GST_FORMAT_TIME, "is-live", FALSE, "block", FALSE, "max-bytes",
-                 static_cast<guint64>(frame_bytes_) * queued_frames_limit, nullptr);
+                 static_cast<guint64>(frame_bytes_) * pooled_frames, nullptr);
+    // Allocated once, reused for the whole run: a fresh multi-megabyte allocation per frame
+    // (freed by GStreamer's thread) left several frames' worth of freed heap resident.
+    pool_.reset(gst_buffer_pool_new());
+    GstStructure* config = gst_buffer_pool_get_config(pool_.get());
+    gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(frame_bytes_), pooled_frames, pooled_frames);
     gst_caps_unref(caps);
+    if (!gst_buffer_pool_set_config(pool_.get(), config) || !gst_buffer_pool_set_active(pool_.get(), TRUE)) {
+      pool_.reset();
+      throw Error("cannot create video output " + path_.string() + ": cannot allocate " +
+                  std::to_string(pooled_frames) + " frame buffers of " + std::to_string(frame_bytes_) + " bytes");
+    }
 
     bus_.reset(gst_element_get_bus(pipeline.get()));
     pipeline_ = std::move(pipeline);
@@ -237,11 +255,17 @@ class VideoSink final : public Sink {
       MessagePtr message(gst_bus_pop_filtered(bus_.get(), GST_MESSAGE_ERROR));
       const std::string reason = message ? describe_error_message(message.get()) : "the pipeline did not start";
       gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
-      source_.reset();
-      bus_.reset();
-      pipeline_.reset();
+      release_pipeline();
       throw Error("cannot create video output " + path_.string() + ": " + reason);
     }
+  }
+
+  void release_pipeline() {
+    source_.reset();
+    bus_.reset();
+    pipeline_.reset();
+    if (pool_) gst_buffer_pool_set_active(pool_.get(), FALSE);
+    pool_.reset();
   }
 
   // Records the failure (consume() and finish() see it) and throws it.
@@ -255,10 +279,18 @@ class VideoSink final : public Sink {
     if (message) fail(describe_error_message(message.get()));
   }
 
-  void wait_for_queue_room() {
-    const guint64 limit = static_cast<guint64>(frame_bytes_) * (queued_frames_limit - 1);
+  // A free buffer of the pool: when GStreamer holds them all, waits for the encoder to release
+  // one, watching the bus meanwhile (a blocking acquire could never return once a downstream
+  // element failed).
+  GstBuffer* acquire_buffer() {
+    GstBufferPoolAcquireParams parameters{};
+    parameters.flags = GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT;
     const auto deadline = std::chrono::steady_clock::now() + stall_timeout;
-    while (gst_app_src_get_current_level_bytes(GST_APP_SRC(source_.get())) > limit) {
+    while (true) {
+      GstBuffer* buffer = nullptr;
+      const GstFlowReturn flow = gst_buffer_pool_acquire_buffer(pool_.get(), &buffer, &parameters);
+      if (flow == GST_FLOW_OK && buffer) return buffer;
+      if (flow != GST_FLOW_EOS) fail(std::string("cannot get a frame buffer (") + gst_flow_get_name(flow) + ")");
       MessagePtr message(gst_bus_timed_pop_filtered(bus_.get(), 2 * GST_MSECOND, GST_MESSAGE_ERROR));
       if (message) fail(describe_error_message(message.get()));
       if (std::chrono::steady_clock::now() > deadline) {
@@ -282,6 +314,53 @@ class VideoSink final : public Sink {
     return bgr;
   }
 
+  // The annotated frame as I420 at `planes` (Y, then U, then V, unpadded) without a full-size
+  // annotated copy (6 MiB at 1920x1080): the frame is converted as it is, then only the regions
+  // the annotations change (annotation_regions(), drawn exactly as on the whole frame) are
+  // copied, drawn and converted again over it. OpenCV's I420 conversion of a part at even
+  // coordinates gives the bytes of the same part of a whole-frame conversion (Y per pixel, U
+  // and V per 2x2 block), so the output is the one the full copy gave.
+  void write_i420(const cv::Mat& bgr, const FrameResult& result, unsigned char* planes) {
+    cv::Mat whole(height_ * 3 / 2, width_, CV_8UC1, planes);
+    if (bgr.cols != width_ || bgr.rows != height_) {  // another size (image folders): fitted on a full canvas
+      annotated_.create(height_, width_, CV_8UC3);
+      draw_into(bgr, result, annotated_);
+      cv::cvtColor(annotated_, whole, cv::COLOR_BGR2YUV_I420);
+      return;
+    }
+    cv::cvtColor(bgr, whole, cv::COLOR_BGR2YUV_I420);
+    const AnnotationLayers layers = annotation_layers(result);
+    const cv::Size size(width_, height_);
+    unsigned char* const u_plane = planes + static_cast<std::size_t>(width_) * height_;
+    unsigned char* const v_plane = u_plane + static_cast<std::size_t>(width_ / 2) * (height_ / 2);
+    for (const cv::Rect& region : annotation_regions(size, layers, style_, 2)) {
+      const auto bytes = static_cast<std::size_t>(region.area()) * 3;
+      if (patch_buffer_.size() < bytes) patch_buffer_.resize(bytes);
+      cv::Mat patch(region.size(), CV_8UC3, patch_buffer_.data());
+      bgr(region).copyTo(patch);
+      draw_annotations_region(patch, region, size, layers, style_);
+      // Converted in bands of a few rows, so the scratch stays small whatever the region.
+      for (int top = 0; top < region.height; top += converted_band_rows) {
+        const int rows = std::min(converted_band_rows, region.height - top);
+        converted_.create(rows * 3 / 2, region.width, CV_8UC1);
+        cv::cvtColor(patch.rowRange(top, top + rows), converted_, cv::COLOR_BGR2YUV_I420);
+        const unsigned char* converted = converted_.ptr();
+        const int half_width = region.width / 2;
+        for (int row = 0; row < rows; ++row) {
+          std::memcpy(planes + static_cast<std::size_t>(region.y + top + row) * width_ + region.x,
+                      converted + static_cast<std::size_t>(row) * region.width, region.width);
+        }
+        const unsigned char* u_band = converted + static_cast<std::size_t>(rows) * region.width;
+        const unsigned char* v_band = u_band + static_cast<std::size_t>(half_width) * (rows / 2);
+        for (int row = 0; row < rows / 2; ++row) {
+          const std::size_t offset = static_cast<std::size_t>((region.y + top) / 2 + row) * (width_ / 2) + region.x / 2;
+          std::memcpy(u_plane + offset, u_band + static_cast<std::size_t>(row) * half_width, half_width);
+          std::memcpy(v_plane + offset, v_band + static_cast<std::size_t>(row) * half_width, half_width);
+        }
+      }
+    }
+  }
+
   void draw_into(const cv::Mat& bgr, const FrameResult& result, cv::Mat& target) {
     const AnnotationLayers layers = annotation_layers(result);
     if (bgr.cols == width_ && bgr.rows == height_) {
@@ -300,12 +379,15 @@ class VideoSink final : public Sink {
   ElementPtr pipeline_;
   ElementPtr source_;
   BusPtr bus_;
+  PoolPtr pool_;  // the frame buffers handed to appsrc; returned by GStreamer when it is done
   int width_ = 0;
   int height_ = 0;
   std::size_t stride_ = 0;
   std::size_t frame_bytes_ = 0;
   bool direct_i420_ = false;  // frames converted to I420 here rather than by videoconvert
-  cv::Mat annotated_;         // direct_i420_: the annotated BGR frame before conversion, reused
+  cv::Mat annotated_;         // direct_i420_, frames of another size only: the fitted, annotated frame, reused
+  std::vector<unsigned char> patch_buffer_;  // direct_i420_: the largest annotated region so far, BGR
+  cv::Mat converted_;                        // direct_i420_: a band of a region in I420
   int rate_numerator_ = static_cast<int>(default_video_fps);
   int rate_denominator_ = 1;
   std::int64_t frames_pushed_ = 0;

@@ -333,11 +333,8 @@ TEST(FeatureList, KnownNamesInOrderAndErrorsNameTheValue) {
   EXPECT_FLOAT_EQ(lines[1].end.y, 576);
 }
 
-// `detflow bench --with tracking,preview[,mqtt]` on a few frames, one round: the report has
-// each feature's FPS, its ratio to the plain run and its target (speed is not asserted).
-TEST(RunBench, WithFeaturesReportsRatiosOverThePlainPipeline) {
-  DETFLOW_SHARED_FILE(model, "models/yolox_nano.onnx");
-  DETFLOW_SHARED_FILE(video, "media/vtest.avi");
+// Five frames, the pipeline on one worker with one thread, no engines alone and no OpenCV loop.
+BenchOptions pipeline_only_options(const std::filesystem::path& model, const std::filesystem::path& video) {
   BenchOptions options;
   options.model.path = model;
   options.source.uri = video.string();
@@ -348,6 +345,15 @@ TEST(RunBench, WithFeaturesReportsRatiosOverThePlainPipeline) {
   options.threads = 1;
   options.opencv_loop = false;
   options.engine_only = false;
+  return options;
+}
+
+// `detflow bench --with tracking,preview[,mqtt]` on a few frames, one round: the report has
+// each feature's FPS, its ratio to the plain run and its target (speed is not asserted).
+TEST(RunBench, WithFeaturesReportsRatiosOverThePlainPipeline) {
+  DETFLOW_SHARED_FILE(model, "models/yolox_nano.onnx");
+  DETFLOW_SHARED_FILE(video, "media/vtest.avi");
+  BenchOptions options = pipeline_only_options(model, video);
   options.features = {"tracking", "preview"};
   if (!find_mosquitto().empty()) options.features.push_back("mqtt");
   if (detection_interval_available()) options.features.push_back("interval2");
@@ -384,6 +390,47 @@ TEST(RunBench, WithFeaturesReportsRatiosOverThePlainPipeline) {
   }
   EXPECT_EQ(feature_targets, report["ratios"].contains("mqtt_over_plain") ? 3 : 2);
   EXPECT_NE(format_report_table(report).find("feature costs"), std::string::npos);
+}
+
+// `detflow bench --streams 3` on a few frames, one round: every stream processes every frame,
+// the report has the aggregate FPS, each stream's FPS and latency, the memory per extra
+// stream and ratios.multi_over_single with its targets (speed is not asserted).
+TEST(RunBench, WithStreamsReportsTheMultiStreamPipelineNextToTheSingleOne) {
+  DETFLOW_SHARED_FILE(model, "models/yolox_nano.onnx");
+  DETFLOW_SHARED_FILE(video, "media/vtest.avi");
+  BenchOptions options = pipeline_only_options(model, video);
+  options.output_video = true;
+  options.streams = 3;
+  options.feature_rounds = 1;
+  const nlohmann::json report = run_bench(options);
+
+  ASSERT_TRUE(report.contains("streams")) << report.dump(2);
+  const nlohmann::json& streams = report["streams"];
+  EXPECT_EQ(streams["streams"], 3);
+  EXPECT_EQ(streams["single"]["fps_runs"].size(), 1u);
+  EXPECT_EQ(streams["multi"]["fps_runs"].size(), 1u);
+  const nlohmann::json& last = streams["multi"]["last_run"];
+  EXPECT_EQ(last["frames"], 15);
+  ASSERT_EQ(last["per_stream"].size(), 3u);
+  for (const auto& stream : last["per_stream"]) {
+    EXPECT_EQ(stream["frames"], 5) << stream.dump();
+    EXPECT_EQ(stream["frames_failed"], 0) << stream.dump();
+    EXPECT_GT(stream["capture_to_output"]["p99_ms"].get<double>(), 0) << stream.dump();
+  }
+  ASSERT_TRUE(report["ratios"]["multi_over_single"].is_number());
+  EXPECT_GT(report["ratios"]["multi_over_single"].get<double>(), 0);
+  EXPECT_TRUE(streams["added_kb_per_extra_stream"].is_number());
+  int stream_targets = 0;
+  for (const auto& item : report["targets"]) {
+    const std::string name = item["name"].get<std::string>();
+    stream_targets +=
+        name.find("streams aggregate FPS") != std::string::npos || name.find("per extra stream") != std::string::npos;
+  }
+  EXPECT_EQ(stream_targets, 2);
+  EXPECT_NE(format_report_table(report).find("per extra stream"), std::string::npos);
+
+  options.streams = 1;
+  EXPECT_THROW(run_bench(options), Error);
 }
 
 TEST(RunBench, SetupErrorsNameTheValue) {

@@ -3,8 +3,10 @@
 // predicted boxes dashed, lines and zones where they are configured, with their counts.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
 
 #include "detflow/pipeline/annotate.h"
 #include "sink_test_support.h"
@@ -285,6 +287,86 @@ TEST(AnnotateTracking, OddGeometryIsHarmlessAndDrawingDoesNotGrowMemory) {
   const uchar* data = canvas.data;
   for (int frame = 0; frame < 50; ++frame) draw_annotations(canvas, layers);
   EXPECT_EQ(canvas.data, data);
+}
+
+// The video writer converts the frame as it is and redraws only annotation_regions(): on random
+// scenes (boxes overlapping, crossing the edges, dashed, captioned; lines and zones) the
+// regions' patches must give the very pixels of drawing on the whole frame.
+TEST(AnnotateRegions, PatchesGiveThePixelsOfTheWholeCanvas) {
+  cv::RNG random(14);
+  const track::AnalyticsSettings analytics = door_and_bench();
+  const track::CountsSnapshot counts = counts_of(3, 2, 1, 5);
+  for (int scene = 0; scene < 60; ++scene) {
+    const cv::Size size(320 + 2 * random.uniform(0, 64), 240 + 2 * random.uniform(0, 48));
+    cv::Mat source(size, CV_8UC3);
+    random.fill(source, cv::RNG::UNIFORM, 0, 256);
+    std::vector<Detection> detections;
+    std::vector<track::Track> tracks;
+    const int boxes = random.uniform(0, 25);
+    for (int index = 0; index < boxes; ++index) {
+      const float x = random.uniform(-40.f, static_cast<float>(size.width));
+      const float y = random.uniform(-40.f, static_cast<float>(size.height));
+      const float width = random.uniform(1.f, 160.f), height = random.uniform(1.f, 200.f);
+      detections.push_back(box(x, y, x + width, y + height, random.uniform(0, 80), random.uniform(0.f, 1.f), "person"));
+      if (random.uniform(0, 3) == 0) {
+        tracks.push_back(tracked(static_cast<std::uint64_t>(index + 1), x, y, x + width, y + height, index,
+                                 random.uniform(0, 2) == 0));
+      }
+    }
+    AnnotationStyle style;
+    style.line_thickness = random.uniform(1, 5);
+    style.font_scale = random.uniform(0.3, 1.2);
+    AnnotationLayers layers;
+    layers.detections = detections;
+    layers.tracks = tracks;
+    layers.source_size = cv::Size(200, 160);  // the lines' and zones' space: scaled to the canvas
+    if (scene % 2 == 0) {
+      layers.analytics = &analytics;
+      layers.counts = &counts;
+    }
+    if (scene % 4 == 0) layers.source_size = {};  // no scaling
+
+    cv::Mat whole = source.clone();
+    draw_annotations(whole, layers, style);
+    cv::Mat patched = source.clone();
+    const std::vector<cv::Rect> regions = annotation_regions(size, layers, style, 2);
+    for (std::size_t first = 0; first < regions.size(); ++first) {
+      EXPECT_EQ(regions[first] & cv::Rect(cv::Point(0, 0), size), regions[first]);
+      EXPECT_EQ(regions[first].x % 2 + regions[first].y % 2 + regions[first].width % 2 + regions[first].height % 2, 0);
+      for (std::size_t other = first + 1; other < regions.size(); ++other)
+        EXPECT_TRUE((regions[first] & regions[other]).empty()) << "regions are disjoint";
+      cv::Mat patch = source(regions[first]).clone();
+      draw_annotations_region(patch, regions[first], size, layers, style);
+      patch.copyTo(patched(regions[first]));
+    }
+    ASSERT_EQ(changed_pixels(whole, patched), 0) << "scene " << scene << ", " << regions.size() << " regions";
+  }
+}
+
+// The writer relies on this: OpenCV's I420 of a part at even coordinates is that part of the
+// whole frame's I420.
+TEST(AnnotateRegions, I420OfAPartIsThatPartOfTheWholeI420) {
+  cv::Mat frame(96, 128, CV_8UC3);
+  cv::RNG(7).fill(frame, cv::RNG::UNIFORM, 0, 256);
+  cv::Mat whole;
+  cv::cvtColor(frame, whole, cv::COLOR_BGR2YUV_I420);
+  const cv::Rect part(6, 10, 38, 22);
+  cv::Mat converted;
+  cv::cvtColor(frame(part), converted, cv::COLOR_BGR2YUV_I420);
+  for (int row = 0; row < part.height; ++row)
+    for (int column = 0; column < part.width; ++column)
+      ASSERT_EQ(converted.at<uchar>(row, column), whole.at<uchar>(part.y + row, part.x + column));
+  const uchar* u_whole = whole.ptr(frame.rows);
+  const uchar* u_part = converted.ptr(part.height);
+  const int chroma = (frame.cols / 2) * (frame.rows / 2), part_chroma = (part.width / 2) * (part.height / 2);
+  for (int row = 0; row < part.height / 2; ++row) {
+    for (int column = 0; column < part.width / 2; ++column) {
+      const int in_whole = (part.y / 2 + row) * (frame.cols / 2) + part.x / 2 + column;
+      const int in_part = row * (part.width / 2) + column;
+      ASSERT_EQ(u_part[in_part], u_whole[in_whole]);
+      ASSERT_EQ(u_part[part_chroma + in_part], u_whole[chroma + in_whole]);
+    }
+  }
 }
 
 }  // namespace

@@ -24,6 +24,11 @@
 //   features     (options.features) the plain pipeline and the pipeline with tracking +
 //                lines, the MJPEG preview with three clients, MQTT, ... (feature_cost.h), in
 //                the pipeline's layout, interleaved over rounds: FPS ratio feature / plain
+////   streams      (options.streams = N >= 2) the same frames as N streams of one Pipeline
+//                (one detector, shared workers, each stream with the pipeline's outputs),
+//                interleaved over rounds with the single-stream pipeline: aggregate and
+//                per-stream FPS, per-stream capture-to-output latency, peak memory; ratio
+//                aggregate / single-stream FPS and the memory each extra stream adds
 //
 // Peak memory: each child resets VmHWM after decoding; "added" memory is the child's peak
 // minus its resident set at that point (the decoded frames are the same in every mode and
@@ -76,6 +81,9 @@ struct BenchOptions {
   int feature_rounds = 3;
   std::vector<track::LineSettings> lines;  // tracking features; empty: default_bench_lines()
   std::string mqtt_url;                    // mqtt feature; empty: a Mosquitto started by the bench
+  // > 1: also the same frames as this many streams of one Pipeline, next to the single-stream
+  // pipeline in the same layout, interleaved over feature_rounds rounds (0: not run; 1 is refused).
+  int streams = 0;
   // Called with one line before each step (e.g. "loop onnxruntime: 795 frames"); may be empty.
   std::function<void(const std::string&)> on_step;
 };
@@ -87,7 +95,10 @@ struct BenchOptions {
 // pipeline's detections against the loop's), "targets" (each with met: true/false),
 // "bottleneck", "sweep", "live", "best_config", and with options.features "features" (per
 // feature: FPS of every round, median, ratio to the plain run of the same round) and
-// "ratios" {"<feature>_over_plain", ...}. Throws detflow::Error for a setup problem
+// "ratios" {"<feature>_over_plain", ...}; with options.streams "streams" (FPS and added memory
+// of every round for the single-stream and the multi-stream pipeline, the last multi-stream
+// run's per-stream FPS and latency, "added_kb_per_extra_stream") and "ratios"
+// {"multi_over_single"}. Throws detflow::Error for a setup problem
 // (unreadable model, no frames, a family the loop cannot run, bad options).
 nlohmann::json run_bench(const BenchOptions& options);
 

@@ -18,6 +18,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -77,6 +78,20 @@ cv::Scalar zone_colour(bool occupied);
 // (detected ones solid, predicted ones dashed), each captioned. Captions are kept inside the
 // canvas; coordinates that are not finite are skipped.
 void draw_annotations(cv::Mat& canvas, const AnnotationLayers& layers, const AnnotationStyle& style = {});
+
+// Drawing only part of a canvas, with the same pixels as draw_annotations on the whole of it
+// (a video writer that converts the untouched frame straight into its encoder's buffer and
+// redraws just these parts, without a full-size copy):
+// annotation_regions() returns disjoint rectangles of a canvas of `canvas_size` (corners at
+// multiples of `alignment`, within the canvas) outside which draw_annotations draws nothing;
+// draw_annotations_region() draws the part `region` of such a canvas onto `patch`
+// (region.size(), already holding the canvas's pixels of that region) exactly as
+// draw_annotations on the whole canvas changes those pixels, for a region
+// annotation_regions() returned for the same layers, size and style.
+std::vector<cv::Rect> annotation_regions(cv::Size canvas_size, const AnnotationLayers& layers,
+                                         const AnnotationStyle& style = {}, int alignment = 1);
+void draw_annotations_region(cv::Mat& patch, const cv::Rect& region, cv::Size canvas_size,
+                             const AnnotationLayers& layers, const AnnotationStyle& style = {});
 
 // Draws every detection onto `canvas` (8-bit, 3 channels), in the given order so the
 // highest-scoring box (first) ends up underneath later ones' labels only where they
