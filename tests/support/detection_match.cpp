@@ -1,7 +1,10 @@
 #include "detection_match.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -27,6 +30,36 @@ std::string MatchResult::to_string() const {
   return text.str();
 }
 
+namespace {
+
+// A whole number in [minimum, maximum]; anything else (a float, out of range, not a number) is
+// a malformed file. Converting first and checking after would be undefined behaviour.
+template <typename Integer>
+Integer integer_of(const nlohmann::json& value, const char* what) {
+  if (value.is_number_integer() || value.is_number_unsigned()) {
+    if (value.is_number_unsigned()
+            ? value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<Integer>::max())
+            : value.get<std::int64_t>() >= std::numeric_limits<Integer>::min() &&
+                  value.get<std::int64_t>() <= std::numeric_limits<Integer>::max()) {
+      return static_cast<Integer>(value.get<std::int64_t>());
+    }
+  }
+  throw std::runtime_error(std::string(what) + " " + value.dump() + " is not a whole number in range");
+}
+
+// A finite number that fits a float.
+float float_of(const nlohmann::json& value, const char* what) {
+  if (value.is_number()) {
+    const double number = value.get<double>();
+    if (std::isfinite(number) && std::fabs(number) <= std::numeric_limits<float>::max()) {
+      return static_cast<float>(number);
+    }
+  }
+  throw std::runtime_error(std::string(what) + " " + value.dump() + " is not a finite number in float range");
+}
+
+}  // namespace
+
 DetectionStream read_detection_stream(const std::filesystem::path& path) {
   std::ifstream input(path);
   if (!input) throw std::runtime_error("cannot read " + path.string());
@@ -35,11 +68,12 @@ DetectionStream read_detection_stream(const std::filesystem::path& path) {
   while (std::getline(input, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const auto record = nlohmann::json::parse(line);
-    auto& detections = stream[record.at("frame").get<long>()];
+    auto& detections = stream[integer_of<long>(record.at("frame"), "frame")];
     for (const auto& item : record.at("detections")) {
       const auto& box = item.at("box");
-      detections.push_back({box.at(0).get<float>(), box.at(1).get<float>(), box.at(2).get<float>(),
-                            box.at(3).get<float>(), item.at("score").get<float>(), item.at("class").get<int>()});
+      detections.push_back({float_of(box.at(0), "box"), float_of(box.at(1), "box"), float_of(box.at(2), "box"),
+                            float_of(box.at(3), "box"), float_of(item.at("score"), "score"),
+                            integer_of<int>(item.at("class"), "class")});
     }
   }
   return stream;
