@@ -88,7 +88,7 @@ track::TrackerSettings tracker_for_interval(track::TrackerSettings tracker, int 
 
 class TrackingStep {
  public:
-  TrackingStep(const PipelineSettings& settings, const Labels& labels)
+  TrackingStep(const StreamOptions& settings, const Labels& labels)
       : tracker_(tracker_for_interval(settings.tracker, settings.detection_interval)),
         analytics_(analytics_for_interval(settings.analytics, settings.detection_interval), labels.names()),
         counting_(!settings.analytics.lines.empty() || !settings.analytics.zones.empty()) {
@@ -304,11 +304,7 @@ struct Pipeline::Impl {
       stream->sinks = std::move(setup.sinks);
       stream->options = options;
       if (options.tracking) {
-        PipelineSettings tracking_settings;
-        tracking_settings.tracker = options.tracker;
-        tracking_settings.analytics = options.analytics;
-        tracking_settings.detection_interval = options.detection_interval;
-        stream->tracking = std::make_shared<TrackingStep>(tracking_settings, detector.labels());
+        stream->tracking = std::make_shared<TrackingStep>(options, detector.labels());
       }
       streams.push_back(std::move(stream));
     }
