@@ -108,6 +108,26 @@ TEST(LineAnalytics, IgnoresCrossingsBesideTheSegmentAndNewTracksOnTheFarSide) {
   EXPECT_TRUE(run_path(flicker, walk(520, 600, 10), 2).empty());
 }
 
+TEST(LineAnalytics, ATrackFirstSeenOnTheLineCountsOnlyWhenItWalksOffTheOtherSide) {
+  // The band is 8 px either side of x = 500 (boxes 40 wide). x < 500 is the "out" side.
+  // First seen at x = 497 (on the line, its anchor on the "out" side), walking off to x = 600.
+  Analytics across = make_analytics(one_vertical_line());
+  const auto events = run_path(across, walk(497, 600, 5));
+  ASSERT_EQ(events.size(), 1u) << "a person entering the view on the line and leaving across it";
+  EXPECT_EQ(events[0].direction, Direction::in);
+  // First seen at x = 503, on the side it walks off to: it only takes its side.
+  Analytics same_side = make_analytics(one_vertical_line());
+  EXPECT_TRUE(run_path(same_side, walk(503, 600, 5)).empty());
+  // Exactly on the line: no side to start from, nothing counted.
+  Analytics exactly = make_analytics(one_vertical_line());
+  EXPECT_TRUE(run_path(exactly, walk(500, 600, 5)).empty());
+  // Standing on the line, feet jittering within the band: nothing.
+  Analytics standing = make_analytics(one_vertical_line());
+  std::vector<Point> path;
+  for (int frame = 0; frame < 200; ++frame) path.push_back({frame % 3 == 0 ? 497.0f : 505.0f, 500});
+  EXPECT_TRUE(run_path(standing, path).empty());
+}
+
 TEST(LineAnalytics, PredictedBoxesAreNoEvidence) {
   Analytics analytics = make_analytics(one_vertical_line());
   TrackChanges no_changes;

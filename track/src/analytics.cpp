@@ -314,7 +314,17 @@ void Analytics::observe_lines(TrackState& state, const Track& track, Point ancho
     // line, its height for a horizontal one. Box edges jitter in proportion to it (a person's
     // bottom edge much more than the side edges), so the band does too.
     const double extent = (std::fabs(dy) * box_width + std::fabs(dx) * box_height) / length;
-    if (std::fabs(distance) <= extent * settings_.line_hysteresis) continue;  // on the line: no side
+    if (std::fabs(distance) <= extent * settings_.line_hysteresis) {
+      // On the line: no side, except for a track seen here first (a person entering the view on
+      // the line, or given a new id there). It takes the side its anchor is on, so walking off
+      // the other side still counts; walking off the same side only confirms it. Without this,
+      // every crossing whose track starts in the band is lost.
+      if (line_state.side == 0 && distance != 0) {
+        line_state.side = distance < 0 ? -1 : 1;
+        line_state.last_on_side = anchor;
+      }
+      continue;
+    }
     const int side = distance < 0 ? -1 : 1;
     if (line_state.side == 0) {
       line_state.side = side;

@@ -15,7 +15,9 @@
 // when the confirmed side changes and the path between the last anchor on the old side and the
 // first on the new side passes through the segment. So feet jittering on the line count nothing,
 // and a track counts once per direction until it has gone back. A track that appears (or
-// re-appears under a new id) is only placed on its side, never counted as crossing.
+// re-appears under a new id) beyond the band is only placed on its side, never counted as
+// crossing; one that appears inside the band takes the side its anchor is on there, so a person
+// first seen on the line who walks off the other side is counted.
 // Direction: "in" when the anchor moves to the left of X1,Y1 -> X2,Y2 (see event.h).
 //
 // Zones (simple polygons): a track enters after `min_frames` consecutive anchors inside and exits
