@@ -624,7 +624,9 @@ std::vector<Entry> build_registry() {
 
   // pipeline
   add(integer_entry<int>(
-      "pipeline.max_in_flight", 0, 1024, "workers when live, workers + 1 for files",
+      "pipeline.max_in_flight", 0, 1024,
+      "workers when live, workers + 1 for files; at detection.interval N: (workers - 1) x N + 1, at most 4 x workers, "
+      "+ 1 for files",
       "frames between capture and output at most (bounds memory and latency)",
       [](auto& config) -> auto& { return config.pipeline.max_in_flight; }));
   add(integer_entry<std::int64_t>(

@@ -654,6 +654,15 @@ std::vector<FlowGraphOutcome> run_flow_graph(std::span<const GraphStream> stream
   return outcomes;
 }
 
+int default_max_in_flight(int workers, int detection_interval, bool live) {
+  // Measured on vtest.avi with YOLOX-nano, 2 workers, interval 3: K = 3 (workers + 1) left one
+  // worker idle because three frames in a row hold one detector frame (141 FPS, 1.15 cores
+  // busy); K = 5 ran both (252 FPS). Longer spans gained under 2 %.
+  const long span = static_cast<long>(std::max(workers, 1) - 1) * std::max(detection_interval, 1) + 1;
+  const long cap = 4L * std::max(workers, 1);
+  return static_cast<int>(std::min(span, cap)) + (live ? 0 : 1);
+}
+
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,
                                 std::atomic<bool>& stop_requested, const std::function<void(FrameResult&)>& in_order,

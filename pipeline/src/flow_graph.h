@@ -97,6 +97,15 @@ struct GraphStream {
 std::vector<FlowGraphOutcome> run_flow_graph(std::span<const GraphStream> streams, FrameProcessor& processor,
                                              StatisticsRecorder* total, std::atomic<bool>& stop_requested);
 
+// The default K of a stream (pipeline.max_in_flight 0): enough frames that every worker can
+// run a detector frame at once. At detection interval N, `workers` detector frames in a row
+// span (workers - 1) * N + 1 frames; the frames between them only wait for the in-order step.
+// Capped at 4 frames per worker, so a long interval does not hold many decoded frames (there
+// one inference already covers several frames). Files get one more frame, so preprocessing
+// and output overlap inference; live sources do not (that frame would wait a whole inference
+// while the mailbox holds a newer one). At N = 1: workers (live), workers + 1 (file).
+int default_max_in_flight(int workers, int detection_interval, bool live);
+
 // One stream (the form the tests of ordering, dropping and failures use).
 FlowGraphOutcome run_flow_graph(Source& source, std::span<Sink* const> sinks, FrameProcessor& processor,
                                 const FlowGraphSettings& settings, StatisticsRecorder& statistics,

@@ -287,13 +287,18 @@ struct Pipeline::Impl {
         throw Error(which + "max_in_flight " + std::to_string(options.max_in_flight) +
                     " is invalid (expected 0 for the default, or 1 or more)");
       }
-      // Live: one frame per worker, like MediaPipe's flow limiter. A second admitted frame
-      // would wait a whole inference for its engine while the mailbox already holds a newer
-      // one, doubling capture-to-output latency (measured: 2.2x inference instead of ~1.2x).
-      // Files: one frame beyond the workers keeps them all busy while preprocessing and output
-      // overlap inference (with YOLOX-nano they take 3 ms of a 17 ms frame); two per worker
-      // gave the same FPS with 5-7 MiB more memory and 10 ms more latency (on 2 cores).
-      if (options.max_in_flight == 0) options.max_in_flight = settings.workers + (setup.source->info().live ? 0 : 1);
+      // Live: one detector frame per worker, like MediaPipe's flow limiter. A second admitted
+      // detector frame would wait a whole inference for its engine while the mailbox already
+      // holds a newer one, doubling capture-to-output latency (measured: 2.2x inference
+      // instead of ~1.2x). Files: one frame beyond that keeps every worker busy while
+      // preprocessing and output overlap inference (with YOLOX-nano they take 3 ms of a 17 ms
+      // frame); two per worker gave the same FPS with 5-7 MiB more memory and 10 ms more
+      // latency (on 2 cores). At a detection interval the frames between detector frames
+      // count too (see default_max_in_flight).
+      if (options.max_in_flight == 0) {
+        options.max_in_flight =
+            detail::default_max_in_flight(settings.workers, options.detection_interval, setup.source->info().live);
+      }
       if (options.max_in_flight < settings.workers && !named) {
         spdlog::warn("max_in_flight {} is below workers {}: only {} workers can be busy at once", options.max_in_flight,
                      settings.workers, options.max_in_flight);

@@ -86,9 +86,14 @@ class FakeProcessor final : public FrameProcessor {
   void infer(FrameJob& job, int worker) override {
     auto& busy = *busy_.at(static_cast<std::size_t>(worker));
     if (busy.exchange(true)) worker_shared_.store(true);
+    const int now = inferring_.fetch_add(1) + 1;
+    int seen = max_inferring_.load();
+    while (now > seen && !max_inferring_.compare_exchange_weak(seen, now)) {
+    }
     random_sleep(max_inference);
     if (fixed_inference.count() > 0) std::this_thread::sleep_for(fixed_inference);
     const bool fail = fail_inference_on.count(job.result.frame->index) > 0;
+    inferring_.fetch_sub(1);
     busy.store(false);
     if (fail) throw std::runtime_error("fake engine rejects frame " + std::to_string(job.result.frame->index));
     job.outputs.resize(1);
@@ -104,6 +109,7 @@ class FakeProcessor final : public FrameProcessor {
   }
 
   bool worker_was_shared() const { return worker_shared_.load(); }
+  int most_inferences_at_once() const { return max_inferring_.load(); }
 
  private:
   void random_sleep(std::chrono::microseconds limit) {
@@ -120,6 +126,8 @@ class FakeProcessor final : public FrameProcessor {
   Observations& observations_;
   std::vector<std::unique_ptr<std::atomic<bool>>> busy_;
   std::atomic<bool> worker_shared_{false};
+  std::atomic<int> inferring_{0};
+  std::atomic<int> max_inferring_{0};
   std::mutex random_mutex_;
   std::mt19937 random_{12345};
 };
@@ -515,6 +523,32 @@ TEST(FlowGraph, LiveDropsNeverStarveTheDetectorUnderADetectionInterval) {
   EXPECT_GT(statistics.frames_dropped, 0) << "the camera outran the detector";
   for (std::size_t position = 0; position < sink.detector_ran.size(); ++position) {
     EXPECT_EQ(sink.detector_ran[position], position % 2 == 0) << position;
+  }
+}
+
+TEST(FlowGraph, TheDefaultInFlightLimitCoversOneDetectorFramePerWorker) {
+  EXPECT_EQ(default_max_in_flight(2, 1, /*live=*/false), 3);
+  EXPECT_EQ(default_max_in_flight(2, 1, /*live=*/true), 2);
+  EXPECT_EQ(default_max_in_flight(1, 5, /*live=*/false), 2) << "one worker needs one detector frame";
+  EXPECT_EQ(default_max_in_flight(2, 3, /*live=*/false), 5);
+  EXPECT_EQ(default_max_in_flight(4, 3, /*live=*/true), 10);
+  EXPECT_EQ(default_max_in_flight(2, 1000, /*live=*/false), 9) << "at most 4 frames per worker, + 1 for a file";
+
+  // Behaviour: at interval 3 with 2 workers, the default keeps both engines busy at once. The
+  // former default (workers + 1 = 3 frames: one detector frame in any 3 in a row) never did.
+  for (const int max_in_flight : {default_max_in_flight(2, 3, false), 3}) {
+    Observations observations;
+    FakeSource source(30, 0, /*live=*/false);
+    FakeProcessor processor(2, observations);
+    processor.fixed_inference = 20ms;
+    RecordingSink sink("recorder", observations);
+    std::atomic<bool> stop{false};
+    const RunRecord run =
+        run_graph(source, {&sink}, processor,
+                  {.max_in_flight = max_in_flight, .live = false, .max_frames = 0, .detection_interval = 3}, stop);
+    EXPECT_FALSE(run.outcome.failed) << run.outcome.failure;
+    ASSERT_EQ(sink.indices.size(), 30u);
+    EXPECT_EQ(processor.most_inferences_at_once(), max_in_flight == 3 ? 1 : 2) << "max_in_flight " << max_in_flight;
   }
 }
 

@@ -60,7 +60,8 @@ struct DetectionConfig {
 };
 
 struct PipelineConfig {
-  int max_in_flight = 0;        // 0: workers for live sources, workers + 1 for files
+  int max_in_flight = 0;  // 0: workers for live sources, workers + 1 for files; at detection interval N, (workers - 1)
+                          // x N + 1 (+ 1 for files), at most 4 per worker (+ 1)
   std::int64_t max_frames = 0;  // 0: no limit
   double stats_interval_s = 0;  // 0: statistics only at the end
   bool progress = true;

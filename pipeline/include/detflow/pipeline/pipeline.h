@@ -60,7 +60,8 @@ namespace detflow {
 
 // What one stream may set for itself (see StreamSetup).
 struct StreamOptions {
-  int max_in_flight = 0;        // K, this stream's frames in the graph; 0 = workers (live) or workers + 1 (file)
+  int max_in_flight = 0;  // K, this stream's frames in the graph; 0 = workers (live) or workers + 1 (file), more at a
+                          // detection interval
   std::int64_t max_frames = 0;  // stop this stream after this many captured frames; 0 = no limit
   bool tracking = false;        // see PipelineSettings::tracking
   track::TrackerSettings tracker;
@@ -72,8 +73,9 @@ struct StreamOptions {
 // stats_interval_s, on_statistics, progress and progress_interval_s: each stream's own options
 // come with it (StreamSetup::options).
 struct PipelineSettings {
-  int workers = 1;              // inference workers (engine instances), >= 1, shared by all streams
-  int max_in_flight = 0;        // K, frames between source and sinks; 0 = workers (live) or workers + 1 (file)
+  int workers = 1;  // inference workers (engine instances), >= 1, shared by all streams
+  int max_in_flight =
+      0;  // K, frames between source and sinks; 0 = workers (live) or workers + 1 (file), more at a detection interval
   std::int64_t max_frames = 0;  // stop after this many captured frames; 0 = no limit
   double stats_interval_s = 0;  // > 0: report statistics every N seconds while running
   // Called from a reporting thread every stats_interval_s with a snapshot (with several
