@@ -220,14 +220,22 @@ const track::ZoneCounts* find_zone(const track::CountsSnapshot* counts, const st
   return nullptr;
 }
 
+// Lines and zones are drawn in two parts: their shapes under the boxes, their captions (the live
+// counts) over them, so a crowd's labels never hide the counts.
+enum class AnalyticsPart { shape, caption };
+
 // The segment, an arrow from its middle towards the "in" side, and the caption at its start.
 // "in" is where (P2 - P1) x (anchor - P1) < 0 (track/event.h): along (dy, -dx), y down.
 void draw_counting_line(Painter& canvas, const track::LineSettings& line, const track::LineCounts* counts,
-                        const Scale& scale, const AnnotationStyle& style) {
+                        const Scale& scale, const AnnotationStyle& style, AnalyticsPart part) {
   if (!finite(line.start.x, line.start.y) || !finite(line.end.x, line.end.y)) return;
-  const cv::Point caption_corner = to_canvas(line.start.x, line.start.y, scale) + cv::Point(4, 4);
   const int thickness = std::max(1, style.line_thickness);
   const cv::Scalar colour = line_colour();
+  if (part == AnalyticsPart::caption) {
+    const cv::Point caption_corner = to_canvas(line.start.x, line.start.y, scale) + cv::Point(4, 4);
+    draw_label(canvas, line_caption(line.name, counts), caption_corner, colour, style, std::max(1, thickness / 2));
+    return;
+  }
   // The visible part, with the arrow at its middle.
   cv::Point start = to_canvas(line.start.x, line.start.y, scale);
   cv::Point end = to_canvas(line.end.x, line.end.y, scale);
@@ -241,12 +249,11 @@ void draw_counting_line(Painter& canvas, const track::LineSettings& line, const 
                         middle.y - static_cast<int>(std::lround((end.x - start.x) / length * arrow)));
     canvas.arrowed_line(middle, tip, colour, thickness, cv::LINE_AA, 0.4);
   }
-  draw_label(canvas, line_caption(line.name, counts), caption_corner, colour, style, std::max(1, thickness / 2));
 }
 
 // The polygon's outline and the caption inside its top-left corner.
 void draw_zone(Painter& canvas, const track::ZoneSettings& zone, const track::ZoneCounts* counts, const Scale& scale,
-               const AnnotationStyle& style) {
+               const AnnotationStyle& style, AnalyticsPart part) {
   if (zone.polygon.size() < 2) return;
   for (const auto& point : zone.polygon) {
     if (!finite(point.x, point.y)) return;
@@ -260,10 +267,12 @@ void draw_zone(Painter& canvas, const track::ZoneSettings& zone, const track::Zo
     const cv::Point corner = to_canvas(from.x, from.y, scale);
     top_left.x = std::min(top_left.x, corner.x);
     top_left.y = std::min(top_left.y, corner.y);
+    if (part == AnalyticsPart::caption) continue;
     cv::Point a = corner;
     cv::Point b = to_canvas(to.x, to.y, scale);
     if (clip_to_canvas(canvas, thickness, a, b)) canvas.line(a, b, colour, thickness, cv::LINE_AA);
   }
+  if (part == AnalyticsPart::shape) return;
   draw_label(canvas, zone_caption(zone.name, counts), {top_left.x + thickness + 2, top_left.y + thickness + 2}, colour,
              style, std::max(1, thickness / 2));
 }
@@ -337,16 +346,18 @@ namespace {
 
 void draw_layers(Painter& canvas, const AnnotationLayers& layers, const AnnotationStyle& style) {
   const Scale scale = scale_between(layers.source_size, canvas);
-  if (style.show_analytics && layers.analytics) {
+  const auto draw_analytics = [&](AnalyticsPart part) {
+    if (!style.show_analytics || !layers.analytics) return;
     for (std::size_t index = 0; index < layers.analytics->zones.size(); ++index) {
       const auto& zone = layers.analytics->zones[index];
-      draw_zone(canvas, zone, find_zone(layers.counts, zone.name, index), scale, style);
+      draw_zone(canvas, zone, find_zone(layers.counts, zone.name, index), scale, style, part);
     }
     for (std::size_t index = 0; index < layers.analytics->lines.size(); ++index) {
       const auto& line = layers.analytics->lines[index];
-      draw_counting_line(canvas, line, find_line(layers.counts, line.name, index), scale, style);
+      draw_counting_line(canvas, line, find_line(layers.counts, line.name, index), scale, style, part);
     }
-  }
+  };
+  draw_analytics(AnalyticsPart::shape);
   std::string caption;
   // Detections that no track reports (tentative, or below the tracker's thresholds).
   for (std::size_t index = 0; index < layers.detections.size(); ++index) {
@@ -364,6 +375,7 @@ void draw_layers(Painter& canvas, const AnnotationLayers& layers, const Annotati
     draw_box(canvas, track.box.x1, track.box.y1, track.box.x2, track.box.y2, scale, class_colour(track.class_id),
              track.predicted, style.show_label ? &caption : nullptr, style);
   }
+  draw_analytics(AnalyticsPart::caption);
 }
 
 // The rectangle grown outwards to multiples of `alignment`, within the canvas.

@@ -221,6 +221,36 @@ TEST(AnnotateTracking, LinesAndZonesAreDrawnWhereConfiguredWithTheirCounts) {
   EXPECT_EQ(cv::countNonZero(third.reshape(1)), 0);
 }
 
+TEST(AnnotateTracking, CountsAreDrawnOverTheBoxesAndTheLinesUnderThem) {
+  // A person standing on the door line, their caption where the door's counts are: the counts
+  // stay whole and readable, the box's outline crosses over the line.
+  const track::AnalyticsSettings analytics = door_and_bench();
+  const track::CountsSnapshot counts = counts_of(3, 2, 0, 5);
+  AnnotationLayers layers;
+  layers.analytics = &analytics;
+  layers.counts = &counts;
+  cv::Mat alone = cv::Mat::zeros(160, 200, CV_8UC3);
+  draw_annotations(alone, layers);
+  const std::vector<Detection> detections{box(90, 30, 190, 150, 0, 0.87f, "person")};
+  const std::vector<track::Track> tracks{tracked(12, 90, 30, 190, 150, 0)};
+  layers.detections = detections;
+  layers.tracks = tracks;
+  cv::Mat with_person = cv::Mat::zeros(160, 200, CV_8UC3);
+  draw_annotations(with_person, layers);
+  const cv::Rect counts_caption(104, 4, 60, 14);
+  cv::Mat without_counts = cv::Mat::zeros(160, 200, CV_8UC3);
+  AnnotationLayers person_only;
+  person_only.detections = detections;
+  person_only.tracks = tracks;
+  draw_annotations(without_counts, person_only);
+  ASSERT_GT(changed_pixels(without_counts(counts_caption), cv::Mat::zeros(counts_caption.size(), CV_8UC3)), 100)
+      << "the person's caption does lie where the counts are";
+  EXPECT_EQ(changed_pixels(with_person(counts_caption), alone(counts_caption)), 0) << "the counts are on top";
+  ASSERT_NE(bgr(class_colour(0)), bgr(line_colour()));
+  EXPECT_EQ(with_person.at<cv::Vec3b>(150, 100), bgr(class_colour(0))) << "the box's bottom edge over the line";
+  EXPECT_EQ(with_person.at<cv::Vec3b>(100, 100), bgr(line_colour())) << "the line inside the box";
+}
+
 TEST(AnnotateTracking, CoordinatesAreScaledFromTheSourceSize) {
   // A source of 400x320 drawn on a 200x160 canvas: the line at x = 200 lands at x = 100.
   track::AnalyticsSettings analytics;
