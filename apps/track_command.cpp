@@ -30,7 +30,8 @@ struct TrackOptions {
   std::string output;
   std::string events;
   std::string config;
-  double fps = 0;  // 0: seqinfo.ini beside the detections, else 30
+  double fps = 0;  // when fps_given; else seqinfo.ini beside the detections, else 30
+  bool fps_given = false;
   std::vector<std::string> lines;
   std::vector<std::string> zones;
   std::vector<std::string> settings;  // KEY=VALUE overrides of tracking.* / analytics.* keys
@@ -39,6 +40,8 @@ struct TrackOptions {
 
 // frameRate (and seqLength) from a MOTChallenge seqinfo.ini beside the detections.
 struct SequenceInfo {
+  std::filesystem::path path;
+  bool fps_given = false;
   double fps = 0;
   std::int64_t length = 0;
 };
@@ -46,6 +49,7 @@ struct SequenceInfo {
 SequenceInfo read_sequence_info(const std::filesystem::path& detections) {
   SequenceInfo info;
   const auto path = detections.parent_path() / "seqinfo.ini";
+  info.path = path;
   std::ifstream file(path);
   if (!file) return info;
   std::string line;
@@ -55,7 +59,10 @@ SequenceInfo read_sequence_info(const std::filesystem::path& detections) {
     const std::string key = line.substr(0, equals);
     const std::string value = line.substr(equals + 1);
     try {
-      if (key == "frameRate") info.fps = std::stod(value);
+      if (key == "frameRate") {
+        info.fps = std::stod(value);
+        info.fps_given = true;
+      }
       if (key == "seqLength") info.length = std::stoll(value);
     } catch (const std::exception&) {
       throw Error(path.string() + ": " + key + " '" + value + "' is not a number");
@@ -100,9 +107,18 @@ int run_tracking(const TrackOptions& options) {
   for (const auto& text : options.lines) analytics_settings.lines.push_back(track::parse_line_spec(text));
   for (const auto& text : options.zones) analytics_settings.zones.push_back(track::parse_zone_spec(text));
 
+  // A frame rate given or read must be usable: timestamps, lost-track expiry and dwell times all
+  // divide by it, so 0 or a negative rate is an error rather than a silent 30.
+  const auto check_fps = [](double fps, const std::string& where) {
+    if (!(fps > 0 && fps <= 1000))
+      throw Error(where + " " + (std::ostringstream() << fps).str() +
+                  " is out of range; accepted: above 0, at most 1000");
+    return fps;
+  };
   const SequenceInfo info = read_sequence_info(options.detections);
-  double fps = options.fps > 0 ? options.fps : (info.fps > 0 ? info.fps : 30.0);
-  if (!(fps > 0 && fps <= 1000)) throw Error("--fps " + std::to_string(fps) + " is out of range; accepted: (0, 1000]");
+  const double fps = options.fps_given ? check_fps(options.fps, "--fps")
+                     : info.fps_given  ? check_fps(info.fps, info.path.string() + ": frameRate")
+                                       : 30.0;
 
   // Everything a user can get wrong is checked before any output is written.
   track::Tracker tracker(tracker_settings);
@@ -180,7 +196,8 @@ CommandAction add_track_command(CLI::App& app) {
       ->type_name("TRACKS.txt");
   command->add_option("--events", options->events, "events as JSON Lines")->type_name("FILE.jsonl");
   command->add_option("--fps", options->fps, "frame rate (default: seqinfo.ini beside DET.txt, else 30)")
-      ->type_name("N");
+      ->type_name("N")
+      ->each([options](const std::string&) { options->fps_given = true; });
   command->add_option("-c,--config", options->config, "YAML configuration (tracking.* and analytics.* keys)")
       ->type_name("FILE.yaml");
   command->add_option("--line", options->lines, "a counting line in pixels (repeatable)")

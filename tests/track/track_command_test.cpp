@@ -75,6 +75,14 @@ TEST_F(TrackCommand, BadLinesZonesAndSettingsAreOneLineErrors) {
       "tracking.low_score_threshold");
   expect_one_line_usage_error(run_detflow({"track", "--detections", detections, "--set", "tracking.confirm_hits=0"}),
                               "tracking.confirm_hits");
+  // A frame rate of 0 (given, or in the seqinfo.ini beside the detections) is an error, not 30.
+  expect_one_line_usage_error(run_detflow({"track", "--detections", detections, "--fps", "0"}),
+                              "--fps 0 is out of range");
+  expect_one_line_usage_error(run_detflow({"track", "--detections", detections, "--fps", "-12.5"}),
+                              "--fps -12.5 is out of range");
+  write_file(folder_ / "seqinfo.ini", "[Sequence]\nname=door\nframeRate=0\nseqLength=1\n");
+  expect_one_line_usage_error(run_detflow({"track", "--detections", detections}), "seqinfo.ini: frameRate 0");
+  EXPECT_EQ(run_detflow({"track", "--detections", detections, "--fps", "25"}).exit_code, 0) << "--fps wins";
 }
 
 TEST_F(TrackCommand, WritesTracksEventsAndCountsForAPersonWalkingThroughADoor) {
