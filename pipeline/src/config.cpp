@@ -793,6 +793,10 @@ std::vector<Entry> build_registry() {
       "tracking.track_buffer_seconds", 0.001, 3600, "", "seconds a lost track can be found again before it ends",
       [](auto& config) -> auto& { return config.tracking.tracker.track_buffer_seconds; }));
   add(number_entry(
+      "tracking.tentative_buffer_seconds", 0, 3600, "at the first miss",
+      "seconds a not yet confirmed track may go unmatched before it is dropped (<= track_buffer_seconds)",
+      [](auto& config) -> auto& { return config.tracking.tracker.tentative_buffer_seconds; }));
+  add(number_entry(
       "tracking.predicted_output_seconds", 0, 3600, "never",
       "report a lost track's predicted box (flagged predicted) up to this many seconds (<= track_buffer_seconds)",
       [](auto& config) -> auto& { return config.tracking.tracker.predicted_output_seconds; }));

@@ -57,6 +57,37 @@ TEST(Tracker, ConfirmsAfterHitsAndKeepsOneIdForAMovingObject) {
   EXPECT_EQ(tracker.live_tracks(), 1u);
 }
 
+TEST(Tracker, ANewTrackMissedOnceIsStillConfirmedWithinTheTentativeBuffer) {
+  // A person detected, missed for 4 frames (0.13 s), detected again: with the default 0.2 s
+  // buffer the second hit confirms the same track; at 0 (ByteTrack's rule) the miss kills it
+  // and the second hit only starts a new tentative track.
+  const auto run = [](double tentative_buffer_seconds, int missed_frames) {
+    TrackerSettings settings;
+    settings.tentative_buffer_seconds = tentative_buffer_seconds;
+    Tracker tracker(settings);
+    std::vector<std::vector<Track>> reported;
+    for (int frame = 0; frame < 10; ++frame) {
+      std::vector<Detection> detections;
+      if (frame == 0 || frame > missed_frames) detections.push_back(box_at(100.0f + 3.0f * frame, 200));
+      reported.push_back(tracker.update(detections, frame / 30.0));
+    }
+    return reported;
+  };
+  const auto buffered = run(0.2, 4);
+  for (int frame = 0; frame <= 4; ++frame) EXPECT_TRUE(buffered[frame].empty()) << frame;
+  ASSERT_EQ(buffered[5].size(), 1u) << "confirmed by the second hit, 5 frames after the first";
+  EXPECT_EQ(buffered[5][0].id, 1u) << "the same track";
+  EXPECT_EQ(buffered[5][0].hits, 2);
+  const auto at_first_miss = run(0.0, 4);
+  EXPECT_TRUE(at_first_miss[5].empty()) << "a new tentative track";
+  ASSERT_EQ(at_first_miss[6].size(), 1u);
+  EXPECT_EQ(at_first_miss[6][0].id, 2u);
+  const auto too_long = run(0.2, 6);  // seen again 0.23 s later: the first track is gone
+  EXPECT_TRUE(too_long[7].empty()) << "a new tentative track";
+  ASSERT_EQ(too_long[8].size(), 1u);
+  EXPECT_EQ(too_long[8][0].id, 2u);
+}
+
 TEST(Tracker, BridgesAGapWithFlaggedPredictionsThatFollowTheMotion) {
   TrackerSettings settings;
   settings.predicted_output_seconds = 0.5;
@@ -251,6 +282,11 @@ TEST(TrackerSettings, OutOfRangeValuesAreOneLineErrorsNamingTheKey) {
   settings = {};
   settings.track_buffer_seconds = 0;
   expect_error(settings, "tracking.track_buffer_seconds");
+  settings = {};
+  settings.tentative_buffer_seconds = -0.1;
+  expect_error(settings, "tracking.tentative_buffer_seconds");
+  settings.tentative_buffer_seconds = 1.5;  // beyond track_buffer_seconds
+  expect_error(settings, "tracking.tentative_buffer_seconds");
   settings = {};
   settings.predicted_output_seconds = 2;
   expect_error(settings, "tracking.predicted_output_seconds");

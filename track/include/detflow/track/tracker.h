@@ -9,7 +9,8 @@
 //      against the confirmed tracks still unmatched (a partly occluded object scores low but
 //      still belongs to its track; ByteTrack's idea);
 //   4. tentative tracks against the high-score detections left; a tentative track becomes
-//      confirmed after `confirm_hits` matched frames and is removed at its first miss;
+//      confirmed after `confirm_hits` matched frames and is removed once it has gone
+//      `tentative_buffer_seconds` without a match (0: at its first miss, ByteTrack's rule);
 //   5. high-score detections still unmatched (score >= new_track_score_threshold) start
 //      tentative tracks; confirmed tracks that were not matched become lost; lost tracks are
 //      removed `track_buffer_seconds` after their last detection.
@@ -52,6 +53,9 @@ struct TrackerSettings {
   bool score_weighted_iou = true;          // first association ranks by IoU x detection score
   int confirm_hits = 2;                    // [1, 100]: matched frames before a track is confirmed
   double track_buffer_seconds = 1.0;       // (0, 3600]: how long a lost track may be re-found
+  double tentative_buffer_seconds = 0.2;   // [0, track_buffer_seconds]: how long a not yet confirmed
+                                           // track may go unmatched (detectors miss a new object in
+                                           // runs of frames too); 0: removed at its first miss
   double predicted_output_seconds = 0.3;   // [0, track_buffer_seconds]: report lost tracks this long
                                            // after their last detection, box predicted, flagged
                                            // (bridges short occlusions; 0 reports detected boxes only)
