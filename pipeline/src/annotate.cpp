@@ -224,8 +224,8 @@ const track::ZoneCounts* find_zone(const track::CountsSnapshot* counts, const st
 // counts) over them, so a crowd's labels never hide the counts.
 enum class AnalyticsPart { shape, caption };
 
-// The segment, an arrow from its middle towards the "in" side, and the caption at its start.
-// "in" is where (P2 - P1) x (anchor - P1) < 0 (track/event.h): along (dy, -dx), y down.
+// The shape: the segment and an arrow from its middle towards the "in" side; the caption: the
+// counts at its start. "in" is where (P2 - P1) x (anchor - P1) < 0 (track/event.h): along (dy, -dx), y down.
 void draw_counting_line(Painter& canvas, const track::LineSettings& line, const track::LineCounts* counts,
                         const Scale& scale, const AnnotationStyle& style, AnalyticsPart part) {
   if (!finite(line.start.x, line.start.y) || !finite(line.end.x, line.end.y)) return;
@@ -251,7 +251,7 @@ void draw_counting_line(Painter& canvas, const track::LineSettings& line, const 
   }
 }
 
-// The polygon's outline and the caption inside its top-left corner.
+// The shape: the polygon's outline; the caption: the counts inside its top-left corner.
 void draw_zone(Painter& canvas, const track::ZoneSettings& zone, const track::ZoneCounts* counts, const Scale& scale,
                const AnnotationStyle& style, AnalyticsPart part) {
   if (zone.polygon.size() < 2) return;
